@@ -9,6 +9,8 @@ from lmbasics.reproducibility import fix_threads, seed_everything, setup_noteboo
 
 # --- tokenization (bpe, tokenizer) ---
 
-# --- model, optimizers, accounting ---
+# --- model (layers, model) ---
+
+# --- training math (loss, optim, accounting) ---
 
 __version__ = "0.1.0"
