@@ -5,6 +5,7 @@ handout's API, so `from lmbasics import X` works for every component the chapter
 """
 
 from lmbasics.config import PRESETS, ModelConfig
+from lmbasics.display import token_view
 from lmbasics.reproducibility import fix_threads, seed_everything, setup_notebook
 
 # --- tokenization (bpe, tokenizer) ---
