@@ -11,6 +11,10 @@ stamp="$venv/.lmbasics-ready"
 
 fail() { echo "make_venv: error: $*" >&2; exit 1; }
 
+# The Makefile puts the venv first on PATH; the interpreter that builds the venv must come from outside it.
+venv_bin="$(cd "$(dirname "$venv")" && pwd)/$(basename "$venv")/bin"
+PATH=$(printf '%s' "$PATH" | tr ':' '\n' | grep -v -x -F "$venv_bin" | paste -sd: -)
+
 command -v "$python_bin" >/dev/null 2>&1 || fail "'$python_bin' not found: install Python 3.10 or newer (3.11 recommended), or run 'make PYTHON=/path/to/python3 ...'"
 "$python_bin" - <<'PY' || fail "Python 3.10 or newer is required, found $("$python_bin" --version 2>&1); run 'make PYTHON=/path/to/python3.11 ...'"
 import sys
