@@ -1,0 +1,163 @@
+"""Typed training configuration read from TOML, with `section.key=value` overrides.
+
+A config file has four tables: `[model]` (a `ModelConfig`), `[optimizer]`, `[data]` and `[run]`.
+Every key is checked against the dataclasses below: an unknown key or a value of the wrong type is
+an error that names the key, never silently ignored. TOML has no null, so an optional field is set to
+None with the string "none" (e.g. `rope_theta = "none"` for the NoPE ablation).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lmbasics.config import ModelConfig
+
+
+@dataclass(frozen=True)
+class OptimizerConfig:
+    """AdamW with linear warm-up, cosine decay and gradient clipping (handout §4)."""
+
+    max_learning_rate: float = 1e-3
+    min_learning_rate: float = 1e-4
+    warmup_iters: int = 100
+    # Length of warm-up plus cosine decay; None means the whole run (max_iters).
+    cosine_cycle_iters: int | None = None
+    beta1: float = 0.9
+    beta2: float = 0.95
+    eps: float = 1e-8
+    weight_decay: float = 0.1
+    max_grad_norm: float | None = 1.0
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Token arrays (uint16/uint32 `.npy` from `lmbasics encode`)."""
+
+    train: str = ""
+    valid: str = ""
+    # Tokenizer directory, used only to decode samples for the log; optional.
+    tokenizer: str = ""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Length of the run, batch, logging and checkpointing, and where it runs."""
+
+    batch_size: int = 32
+    max_iters: int = 1_000
+    eval_interval: int = 100
+    eval_iters: int = 20
+    log_interval: int = 10
+    checkpoint_interval: int = 500
+    out_dir: str = "runs/default"
+    seed: int = 0
+    # "auto" picks cuda, then mps, then cpu.
+    device: str = "auto"
+    # bf16 autocast and TF32 matmuls, applied only on CUDA.
+    mixed_precision: bool = True
+    compile: bool = False
+    num_threads: int | None = None
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything `lmbasics train` needs; see `configs/*.toml` for examples."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+    @property
+    def tokens_per_iter(self) -> int:
+        return self.run.batch_size * self.model.context_length
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], source: str = "config") -> TrainConfig:
+        """Build from nested dicts (as TOML parses), checking every key and type."""
+        unknown = sorted(set(values) - set(_SECTIONS))
+        if unknown:
+            raise ValueError(f"{source}: unknown section(s) {unknown}; expected model, optimizer, data, run")
+        sections = {}
+        for name, section_class in _SECTIONS.items():
+            table = values.get(name, {})
+            if not isinstance(table, dict):
+                raise ValueError(f"{source}: [{name}] must be a table, got {table!r}")
+            sections[name] = _build(section_class, table, f"{source}: {name}")
+        return cls(**sections)
+
+    def with_overrides(self, assignments: list[str]) -> TrainConfig:
+        """Apply `section.key=value` strings (value parsed as TOML, else taken as a string)."""
+        values = self.to_dict()
+        for assignment in assignments:
+            key, sep, raw = assignment.partition("=")
+            section, dot, name = key.strip().partition(".")
+            if not sep or not dot:
+                raise ValueError(f"--set {assignment!r}: expected section.key=value, e.g. run.max_iters=200")
+            if section not in values:
+                raise ValueError(f"--set {assignment!r}: unknown section {section!r}")
+            values[section][name] = _parse_value(raw.strip())
+        return TrainConfig.from_dict(values, source="--set")
+
+
+# The TOML tables and the dataclass each one fills, in TrainConfig's field order.
+_SECTIONS: dict[str, type] = {"model": ModelConfig, "optimizer": OptimizerConfig, "data": DataConfig, "run": RunConfig}
+
+
+def _parse_value(raw: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def _accepts(annotation: Any, value: Any) -> bool:
+    """Whether `value` fits a field annotation (ints are accepted for floats; bools are not ints)."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return any(_accepts(arg, value) for arg in typing.get_args(annotation))
+    if origin is typing.Literal:
+        return value in typing.get_args(annotation)
+    if annotation is type(None):
+        return value is None
+    if annotation is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, annotation)
+
+
+def _build(cls: type, table: dict[str, Any], where: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(table) - names)
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {unknown}; known keys: {sorted(names)}")
+    table = {k: None if v == "none" and _accepts(hints[k], None) else v for k, v in table.items()}
+    for key, value in table.items():
+        if not _accepts(hints[key], value):
+            raise ValueError(f"{where}.{key}: expected {hints[key]}, got {value!r} ({type(value).__name__})")
+    values = {k: float(v) if hints[k] is float else v for k, v in table.items()}
+    return cls(**values)
+
+
+def load_train_config(path: str | Path, overrides: list[str] | None = None) -> TrainConfig:
+    """Read a TOML training config and apply `--set` overrides."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"config file not found: {path}")
+    try:
+        values = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as error:
+        raise ValueError(f"{path}: not valid TOML: {error}") from error
+    config = TrainConfig.from_dict(values, source=str(path))
+    return config.with_overrides(overrides) if overrides else config
