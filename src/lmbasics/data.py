@@ -67,19 +67,33 @@ def get_batch(
     targets are the inputs shifted one position left. Pass `rng` for a reproducible stream (it is
     what a checkpoint saves); without it NumPy's global generator is used.
     """
-    if x.ndim != 1:
-        raise ValueError(f"get_batch expects a 1-D array of token ids, got shape {x.shape}")
+    starts = sample_starts(len(x), batch_size, context_length, rng)
+    return windows_at(x, starts, context_length, device)
+
+
+def sample_starts(
+    num_tokens: int, batch_size: int, context_length: int, rng: np.random.Generator | None = None
+) -> npt.NDArray[np.int64]:
+    """Uniformly random first positions of `batch_size` windows of `context_length + 1` tokens."""
     if batch_size < 1 or context_length < 1:
         raise ValueError(f"batch_size and context_length must be positive, got {batch_size} and {context_length}")
-    if len(x) < context_length + 1:
+    if num_tokens < context_length + 1:
         raise ValueError(
-            f"dataset has {len(x)} tokens, fewer than context_length + 1 = {context_length + 1}: "
+            f"dataset has {num_tokens} tokens, fewer than context_length + 1 = {context_length + 1}: "
             "use a shorter context or more data"
         )
-    high = len(x) - context_length  # exclusive bound on a window's first index
-    starts = rng.integers(0, high, size=batch_size) if rng is not None else np.random.randint(0, high, size=batch_size)
+    high = num_tokens - context_length  # exclusive bound on a window's first index
+    return rng.integers(0, high, size=batch_size) if rng is not None else np.random.randint(0, high, size=batch_size)
+
+
+def windows_at(
+    x: npt.NDArray[np.integer], starts: npt.NDArray[np.int64], context_length: int, device: str | torch.device
+) -> tuple[Int[Tensor, "batch seq"], Int[Tensor, "batch seq"]]:
+    """(inputs, targets) for windows beginning at `starts`; reads only those elements of `x`."""
+    if x.ndim != 1:
+        raise ValueError(f"expected a 1-D array of token ids, got shape {x.shape}")
     # (batch, seq + 1) index grid; fancy indexing a memmap reads only these elements.
-    windows = np.asarray(x[starts[:, None] + np.arange(context_length + 1)], dtype=np.int64)
+    windows = np.asarray(x[np.asarray(starts)[:, None] + np.arange(context_length + 1)], dtype=np.int64)
     batch = torch.from_numpy(windows)
     if torch.device(device).type == "cuda":
         batch = batch.pin_memory().to(device, non_blocking=True)
