@@ -1,0 +1,66 @@
+"""Loss curves from the JSONL metrics that `lmbasics train` writes, for the training chapters.
+
+`read_metrics` loads a run's log; `plot_losses` draws one or several runs against steps, tokens
+or wall-clock time. matplotlib is imported only when plotting.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+XAxis = Literal["step", "tokens_seen", "wall_time_s"]
+_X_LABELS = {"step": "step", "tokens_seen": "tokens seen", "wall_time_s": "wall-clock time (s)"}
+
+
+def read_metrics(path: str | Path) -> list[dict[str, Any]]:
+    """The records of a metrics JSONL file (a run directory or the file itself), in order."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "metrics.jsonl"
+    if not path.is_file():
+        raise FileNotFoundError(f"no metrics log at {path}")
+    records = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if line.strip():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError as error:
+                raise ValueError(f"{path}:{number}: not a JSON record: {error}") from error
+    return records
+
+
+def series(records: list[dict[str, Any]], x: XAxis, y: str) -> tuple[list[float], list[float]]:
+    """The (x, y) points of the records that have a finite `y`."""
+    points = [(r[x], r[y]) for r in records if r.get(y) is not None]
+    return [p[0] for p in points], [p[1] for p in points]
+
+
+def plot_losses(
+    runs: Mapping[str, str | Path | list[dict[str, Any]]],
+    x: XAxis = "step",
+    metric: str = "val_loss",
+    ax: Any = None,
+    title: str | None = None,
+    ylim: tuple[float, float] | None = None,
+) -> Any:
+    """One line per run of `metric` against `x`; returns the matplotlib Axes."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4))
+    for label, run in runs.items():
+        records = read_metrics(run) if isinstance(run, (str, Path)) else run
+        xs, ys = series(records, x, metric)
+        ax.plot(xs, ys, label=label, marker="o" if len(xs) < 15 else None, markersize=3)
+    ax.set_xlabel(_X_LABELS[x])
+    ax.set_ylabel(metric.replace("_", " "))
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return ax
