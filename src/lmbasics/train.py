@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.distributed as dist
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from lmbasics.checkpoint import atomic_write_bytes, load_checkpoint, read_checkpoint, save_checkpoint
 from lmbasics.data import load_tokens, sample_starts, windows_at
