@@ -137,13 +137,13 @@ def test_activations_follow_the_handout_formula():
     config = PRESETS["gpt2-medium"].with_changes(ffn="silu")
     B, T, L, d, h, V = 3, 512, 24, 1024, 16, 50_257
     expected = L * (16 * B * T * d + 2 * B * h * T * T) + B * T * d + 2 * B * T * V
-    assert activation_count(config, B, T).total == expected
+    assert activation_count(config, B, context_length=T).total == expected
     # SwiGLU also keeps W3's output and the gated product: 8·B·T·d more per layer.
-    swiglu = activation_count(config.with_changes(ffn="swiglu"), B, T).total
+    swiglu = activation_count(config.with_changes(ffn="swiglu"), B, context_length=T).total
     assert swiglu - expected == L * 8 * B * T * d
     # Without norms, the 2 per block and the final one disappear; post-norm only drops the final one.
-    assert expected - activation_count(config.with_changes(norm="none"), B, T).total == (2 * L + 1) * B * T * d
-    assert expected - activation_count(config.with_changes(norm="post"), B, T).total == B * T * d
+    assert expected - activation_count(config.with_changes(norm="none"), B, context_length=T).total == (2 * L + 1) * B * T * d
+    assert expected - activation_count(config.with_changes(norm="post"), B, context_length=T).total == B * T * d
 
 
 def test_adamw_memory_is_16_bytes_per_parameter_plus_linear_activations():

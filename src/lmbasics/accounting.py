@@ -142,7 +142,7 @@ def count_parameters(config: ModelConfig) -> ParameterCount:
     )
 
 
-def forward_flops(config: ModelConfig, context_length: int | None = None, batch_size: int = 1) -> ForwardFlops:
+def forward_flops(config: ModelConfig, *, context_length: int | None = None, batch_size: int = 1) -> ForwardFlops:
     """Matrix-multiply FLOPs of a forward pass over `batch_size` sequences of `context_length`
     tokens (default: the config's context length)."""
     _check_positive(batch_size=batch_size)
@@ -159,7 +159,7 @@ def forward_flops(config: ModelConfig, context_length: int | None = None, batch_
     )
 
 
-def activation_count(config: ModelConfig, batch_size: int, context_length: int | None = None) -> ActivationCount:
+def activation_count(config: ModelConfig, batch_size: int, *, context_length: int | None = None) -> ActivationCount:
     """Activation values (not bytes) of a forward pass, over the handout's components.
 
     The handout lists, per block: the RMSNorms; QKV projections, QᵀK, softmax, weighted sum of
@@ -186,7 +186,7 @@ def activation_count(config: ModelConfig, batch_size: int, context_length: int |
 
 
 def adamw_memory(
-    config: ModelConfig, batch_size: int, context_length: int | None = None, bytes_per_value: int = 4
+    config: ModelConfig, batch_size: int, *, context_length: int | None = None, bytes_per_value: int = 4
 ) -> TrainingMemory:
     """Peak bytes of an AdamW step with every tensor in one dtype (float32: 4 bytes per value)."""
     _check_positive(bytes_per_value=bytes_per_value)
@@ -195,27 +195,30 @@ def adamw_memory(
         parameters=params * bytes_per_value,
         gradients=params * bytes_per_value,
         optimizer_state=2 * params * bytes_per_value,
-        activations=activation_count(config, batch_size, context_length).total * bytes_per_value,
+        activations=activation_count(config, batch_size, context_length=context_length).total * bytes_per_value,
     )
 
 
 def max_batch_size(
-    config: ModelConfig, memory_bytes: int, context_length: int | None = None, bytes_per_value: int = 4
+    config: ModelConfig, memory_bytes: int, *, context_length: int | None = None, bytes_per_value: int = 4
 ) -> int:
     """The largest batch whose AdamW step fits in `memory_bytes` (0 if not even one sequence fits).
 
     Memory is a·batch_size + b: b (parameters, gradients, optimizer state) does not depend on the
     batch and every activation is proportional to it.
     """
-    fixed = adamw_memory(config, 1, context_length, bytes_per_value)
+    _check_positive(memory_bytes=memory_bytes)
+    fixed = adamw_memory(config, 1, context_length=context_length, bytes_per_value=bytes_per_value)
     per_sequence = fixed.activations
     free = memory_bytes - (fixed.total - per_sequence)
     return max(int(free // per_sequence), 0)
 
 
-def training_step_flops(config: ModelConfig, batch_size: int, context_length: int | None = None) -> TrainingStepFlops:
+def training_step_flops(
+    config: ModelConfig, batch_size: int, *, context_length: int | None = None
+) -> TrainingStepFlops:
     """FLOPs of one AdamW training step, with backward = 2 × forward."""
-    forward = forward_flops(config, context_length, batch_size).total
+    forward = forward_flops(config, context_length=context_length, batch_size=batch_size).total
     return TrainingStepFlops(
         forward=forward,
         backward=2 * forward,
@@ -238,5 +241,5 @@ def training_time_seconds(
         raise ValueError(f"peak_flops_per_second must be > 0, got {peak_flops_per_second!r}")
     if not 0 < mfu <= 1:
         raise ValueError(f"mfu (model FLOPs utilization) must be in (0, 1], got {mfu!r}")
-    step = training_step_flops(config, batch_size, context_length).total
+    step = training_step_flops(config, batch_size, context_length=context_length).total
     return steps * step / (mfu * peak_flops_per_second)
