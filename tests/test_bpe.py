@@ -1,0 +1,253 @@
+"""BPE training: the reference fixtures, the handout's example, a naive trainer, pre-tokenization and chunking."""
+
+import json
+import tracemalloc
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import regex
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lmbasics import pretokenize as pre
+from lmbasics import train_bpe
+from lmbasics.bpe import bpe_merges, build_vocab
+from lmbasics.pretokenize import (
+    count_pretokens,
+    find_chunk_boundaries,
+    iter_chunks,
+    last_safe_point,
+    pretokenize,
+    special_token_regex,
+)
+
+FIXTURES = Path(__file__).parent / "fixtures"
+DATA = Path(__file__).parent.parent / "data"
+HANDOUT_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+EOT = "<|endoftext|>"
+
+
+def gpt2_printable_to_bytes() -> dict[str, int]:
+    """GPT-2's bytes_to_unicode table (openai/gpt-2, src/encoder.py), inverted; independent of lmbasics."""
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(2**8):
+        if b not in bs:
+            bs.append(b)
+            cs.append(2**8 + n)
+            n += 1
+    return {chr(c): b for b, c in zip(bs, cs)}
+
+
+def read_reference():
+    table = gpt2_printable_to_bytes()
+    merges = []
+    for line in (FIXTURES / "train-bpe-reference-merges.txt").read_text(encoding="utf-8").splitlines():
+        left, right = line.split(" ")
+        merges.append((bytes(table[c] for c in left), bytes(table[c] for c in right)))
+    vocab = json.loads((FIXTURES / "train-bpe-reference-vocab.json").read_text(encoding="utf-8"))
+    vocab = {idx: bytes(table[c] for c in text) for text, idx in vocab.items()}
+    return vocab, merges
+
+
+def naive_bpe(word_counts: dict[bytes, int], num_merges: int) -> list[tuple[bytes, bytes]]:
+    """The obvious trainer: recount every pair before each merge (the handout's description)."""
+    words = {tuple(bytes((b,)) for b in w): c for w, c in word_counts.items()}
+    merges = []
+    for _ in range(num_merges):
+        pairs = Counter()
+        for word, count in words.items():
+            for pair in zip(word, word[1:]):
+                pairs[pair] += count
+        if not pairs:
+            break
+        best = max(pairs, key=lambda p: (pairs[p], p))
+        merges.append(best)
+        merged = {}
+        for word, count in words.items():
+            out, i = [], 0
+            while i < len(word):
+                if i + 1 < len(word) and (word[i], word[i + 1]) == best:
+                    out.append(word[i] + word[i + 1])
+                    i += 2
+                else:
+                    out.append(word[i])
+                    i += 1
+            merged[tuple(out)] = merged.get(tuple(out), 0) + count
+        words = merged
+    return merges
+
+
+# --- training --------------------------------------------------------------------------------------
+
+
+def test_reproduces_reference_merges_and_vocabulary():
+    vocab, merges = train_bpe(FIXTURES / "corpus.en", 500, [EOT], progress=False)
+    ref_vocab, ref_merges = read_reference()
+    assert merges == ref_merges
+    assert vocab == ref_vocab  # same tokens under the same ids
+    assert len(vocab) == 500 and vocab[0] == EOT.encode()
+
+
+def test_many_chunks_and_workers_give_the_same_result(monkeypatch):
+    monkeypatch.setattr(pre, "MIN_CHUNK_BYTES", 4096)  # corpus.en (133 KB) becomes ~30 chunks
+    assert len(find_chunk_boundaries(FIXTURES / "corpus.en", 4096, [EOT])) > 20
+    _, ref_merges = read_reference()
+    _, merges = train_bpe(FIXTURES / "corpus.en", 500, [EOT], num_workers=2, progress=True)
+    assert merges == ref_merges
+
+
+def test_handout_example_merges():
+    # handout §2.4, bpe_example: whitespace pre-tokenization, {low: 5, lower: 2, widest: 3, newest: 6}
+    counts = {b"low": 5, b"lower": 2, b"widest": 3, b"newest": 6}
+    expected = "s t, e st, o w, l ow, w est, n e, ne west, w i, wi d, wid est, low e, lowe r".split(", ")
+    assert [f"{a.decode()} {b.decode()}" for a, b in bpe_merges(counts, 12)] == expected
+    vocab = build_vocab([EOT], bpe_merges(counts, 6))
+    assert [vocab[i] for i in range(257, 263)] == [b"st", b"est", b"ow", b"low", b"west", b"ne"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.dictionaries(st.text("abc", min_size=1, max_size=9).map(str.encode), st.integers(1, 6), max_size=12),
+       st.integers(1, 25))
+def test_incremental_merging_equals_naive_recounting(word_counts, num_merges):
+    # A three-letter alphabet makes repeated and overlapping pairs (aaaa, abab) common.
+    assert bpe_merges(word_counts, num_merges) == naive_bpe(word_counts, num_merges)
+
+
+def test_special_tokens_split_documents_and_are_never_merged(tmp_path):
+    # Reference: the naive trainer on pre-tokens counted document by document (split on the token).
+    text = (FIXTURES / "tinystories_sample.txt").read_text(encoding="utf-8")
+    counts = Counter(w.encode() for doc in text.split(EOT) for w in regex.findall(HANDOUT_PATTERN, doc))
+    vocab, merges = train_bpe(FIXTURES / "tinystories_sample.txt", 256 + 1 + 150, [EOT], progress=False)
+    assert merges == naive_bpe(counts, 150)
+    assert vocab[0] == EOT.encode()
+    assert not any(b"<|" in token or b"|>" in token for idx, token in vocab.items() if idx != 0)
+
+
+def test_stops_when_no_pair_is_left(tmp_path):
+    path = tmp_path / "tiny.txt"
+    path.write_text("ab ab ab", encoding="utf-8")
+    vocab, merges = train_bpe(path, 1000, [], progress=False)
+    # Pre-tokens: 'ab' once, ' ab' twice. (a, b) occurs 3 times, then ( , ab) twice; then nothing is left.
+    assert merges == [(b"a", b"b"), (b" ", b"ab")]
+    assert len(vocab) == 256 + 2
+
+
+@pytest.mark.parametrize(
+    ("content", "vocab_size", "specials", "error", "message"),
+    [
+        (b"hello", 255, [], ValueError, "vocab_size must be at least 256"),
+        (b"hello", 256, [EOT], ValueError, "257"),
+        (b"", 300, [], ValueError, "empty"),
+        (b"ok \xff\xfe", 300, [], ValueError, "not valid UTF-8 at byte 3"),
+        (b"hello", 300, [""], ValueError, "non-empty"),
+    ],
+)
+def test_bad_input_is_named(tmp_path, content, vocab_size, specials, error, message):
+    path = tmp_path / "input.txt"
+    path.write_bytes(content)
+    with pytest.raises(error, match=message):
+        train_bpe(path, vocab_size, specials, progress=False)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="missing.txt"):
+        train_bpe(tmp_path / "missing.txt", 300, [])
+
+
+# --- pre-tokenization ------------------------------------------------------------------------------
+
+TRICKY = " \n\t\x0b\x1c\u3000\xa0aZ9é中½²'s.,!-_😀"
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(st.text(), st.text(TRICKY, max_size=40)))
+def test_pretokenize_equals_the_handout_regex(text):
+    assert pretokenize(text) == regex.findall(HANDOUT_PATTERN, text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(TRICKY, max_size=40), st.integers(0, 40))
+def test_cutting_at_a_safe_point_keeps_the_pretokens(text, end):
+    cut = last_safe_point(text, end)
+    assert 0 <= cut <= end
+    assert regex.findall(HANDOUT_PATTERN, text[:cut]) + regex.findall(HANDOUT_PATTERN, text[cut:]) == (
+        regex.findall(HANDOUT_PATTERN, text)
+    )
+
+
+@pytest.mark.parametrize("name", ["owt/webtext_substitute_valid.txt", "owt/owt_real_valid_sample.txt",
+                                  "tinystories/tinystories_valid_sample.txt"])
+def test_pretokenize_equals_the_handout_regex_on_corpora(name):
+    text = (DATA / name).read_text(encoding="utf-8")
+    assert pretokenize(text) == regex.findall(HANDOUT_PATTERN, text)
+
+
+def test_iter_chunks_regroups_without_changing_pretokens_or_cutting_specials():
+    specials = ["<|end of text|>", EOT]  # one with a space, which a safe point could fall inside
+    text = (FIXTURES / "tinystories_sample.txt").read_text(encoding="utf-8").replace(EOT, "<|end of text|>")
+    lines = text.splitlines(keepends=True)
+    pieces = list(iter_chunks(lines, 200, special_token_regex(specials), max(map(len, specials))))
+    assert len(pieces) > 5 and "".join(pieces) == text
+    assert not any(p.count("<|end of text|>") != p.count("<|end") for p in pieces)
+    assert [w for p in pieces for w in regex.findall(HANDOUT_PATTERN, p)] == regex.findall(HANDOUT_PATTERN, text)
+
+
+def test_chunk_boundaries_fall_on_special_tokens_or_safe_newlines():
+    path = DATA / "owt" / "webtext_substitute_valid.txt"
+    raw = path.read_bytes()
+    for specials in ([EOT], []):
+        bounds = find_chunk_boundaries(path, 10_000, specials)
+        assert bounds[0] == 0 and bounds[-1] == len(raw) and bounds == sorted(set(bounds)) and len(bounds) > 20
+        for cut in bounds[1:-1]:
+            at_special = raw.startswith(EOT.encode(), cut) and specials
+            before = raw[max(0, cut - 4) : cut].decode("utf-8", errors="ignore")[-1:]
+            assert at_special or (raw[cut : cut + 1] == b"\n" and not before.isspace())
+
+
+def test_files_without_special_tokens_or_ascii_line_ends_are_still_split(tmp_path, monkeypatch):
+    # Lines ending in non-ASCII letters or punctuation must still offer cuts, or an 11 GB file of them
+    # would become one chunk: no parallelism and the whole file in memory.
+    monkeypatch.setattr(pre, "MIN_CHUNK_BYTES", 4096)
+    path = tmp_path / "lines.txt"
+    text = "这是一个句子。\nSchöne Grüße aus Köln, schön\n  indented ö \n" * 2000
+    path.write_text(text, encoding="utf-8")
+    bounds = find_chunk_boundaries(path, 4096, [])
+    assert len(bounds) > 20
+    expected = Counter(regex.findall(HANDOUT_PATTERN, text))
+    assert count_pretokens(path, [], num_workers=2, progress=False) == expected
+
+
+def test_iter_chunks_never_cuts_inside_a_special_token_on_short_buffers():
+    special = "<|end of text|>"
+    texts = ["a", " b", special, " c", "d ", special] * 20
+    pieces = list(iter_chunks(texts, 1, special_token_regex([special]), len(special)))
+    assert "".join(pieces) == "".join(texts)
+    assert all(p.count("<|end") == p.count(special) for p in pieces)
+
+
+def test_count_pretokens_matches_whole_file_counting(monkeypatch):
+    monkeypatch.setattr(pre, "MIN_CHUNK_BYTES", 8192)
+    path = DATA / "owt" / "webtext_substitute_valid.txt"
+    text = path.read_text(encoding="utf-8")
+    expected = Counter(w for doc in text.split(EOT) for w in regex.findall(HANDOUT_PATTERN, doc))
+    assert count_pretokens(path, [EOT], num_workers=2, progress=False) == expected
+
+
+def test_counting_streams_in_bounded_memory(tmp_path, monkeypatch):
+    # 4 MB of text in 256 KB chunks: memory must follow the chunk and the distinct pre-tokens, not the file.
+    monkeypatch.setattr(pre, "MIN_CHUNK_BYTES", 1 << 18)
+    monkeypatch.setattr(pre, "MAX_CHUNK_BYTES", 1 << 18)
+    monkeypatch.setattr(pre, "COUNT_PIECE_CHARS", 1 << 16)
+    story = (FIXTURES / "tinystories_sample.txt").read_text(encoding="utf-8")
+    path = tmp_path / "big.txt"
+    copies = (4 << 20) // len(story.encode())
+    path.write_text(story * copies, encoding="utf-8")
+    tracemalloc.start()
+    counts = count_pretokens(path, [EOT], num_workers=1, progress=False)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert counts[" the"] == copies * Counter(regex.findall(HANDOUT_PATTERN, story))[" the"]
+    assert peak < 3 << 20, f"peak {peak / 2**20:.1f} MiB for a {path.stat().st_size / 2**20:.1f} MiB file"

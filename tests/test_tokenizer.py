@@ -1,0 +1,260 @@
+"""Tokenizer: ids identical to tiktoken's GPT-2, round trips, special tokens, streaming, files and errors."""
+
+import json
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tiktoken
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from tiktoken.load import data_gym_to_mergeable_bpe_ranks
+from tiktoken_ext.openai_public import r50k_pat_str
+
+from lmbasics import Tokenizer, encode_file, load_or_train_tokenizer, train_bpe
+from lmbasics import pretokenize as pre
+from lmbasics import tokenizer as tokenizer_module
+
+FIXTURES = Path(__file__).parent / "fixtures"
+DATA = Path(__file__).parent.parent / "data"
+EOT = "<|endoftext|>"
+FIXTURE_TEXTS = ["address.txt", "german.txt", "tinystories_sample.txt", "corpus.en"]
+CORPORA = sorted(str(p.relative_to(DATA)) for p in DATA.glob("*/*.t[xs][tv]"))
+
+
+@pytest.fixture(scope="module")
+def gpt2() -> Tokenizer:
+    return Tokenizer.from_files(FIXTURES / "gpt2_vocab.json", FIXTURES / "gpt2_merges.txt", [EOT])
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> tiktoken.Encoding:
+    """tiktoken's own GPT-2 encoding, built offline by tiktoken's loader from the fixture files."""
+    folder = tmp_path_factory.mktemp("tiktoken")
+    merges = (FIXTURES / "gpt2_merges.txt").read_text(encoding="utf-8")
+    (folder / "vocab.bpe").write_text("#version: 0.2\n" + merges.rstrip("\n") + "\n", encoding="utf-8")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TIKTOKEN_CACHE_DIR", "")  # read the local files, cache nothing
+        ranks = data_gym_to_mergeable_bpe_ranks(str(folder / "vocab.bpe"), str(FIXTURES / "gpt2_vocab.json"))
+    return tiktoken.Encoding("gpt2-offline", pat_str=r50k_pat_str, mergeable_ranks=ranks,
+                             special_tokens={EOT: 50256}, explicit_n_vocab=50257)
+
+
+# --- identical to tiktoken -------------------------------------------------------------------------
+
+
+def test_corpora_are_found():
+    assert len(CORPORA) >= 5
+
+
+@pytest.mark.parametrize("name", FIXTURE_TEXTS)
+def test_ids_equal_tiktoken_on_fixtures(name, gpt2, reference):
+    text = (FIXTURES / name).read_text(encoding="utf-8")
+    assert gpt2.encode(text) == reference.encode(text, allowed_special={EOT})
+
+
+@pytest.mark.parametrize("name", CORPORA)
+def test_ids_equal_tiktoken_on_corpora(name, gpt2, reference):
+    text = (DATA / name).read_text(encoding="utf-8")
+    assert gpt2.encode(text) == reference.encode(text, allowed_special={EOT})
+
+
+def test_handout_encoding_example():
+    # handout §2.6.1, bpe_encoding: 'the cat ate' -> [9, 7, 1, 5, 10, 3]
+    vocab = {0: b" ", 1: b"a", 2: b"c", 3: b"e", 4: b"h", 5: b"t", 6: b"th", 7: b" c", 8: b" a", 9: b"the", 10: b" at"}
+    merges = [(b"t", b"h"), (b" ", b"c"), (b" ", b"a"), (b"th", b"e"), (b" a", b"t")]
+    tokenizer = Tokenizer(vocab, merges)
+    assert tokenizer.encode("the cat ate") == [9, 7, 1, 5, 10, 3]
+    with pytest.raises(ValueError, match=r"byte 0x64 \(in ' dog'\) is not in the vocabulary"):
+        tokenizer.encode("the dog")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text())
+def test_random_text_round_trips_and_equals_tiktoken(gpt2, reference, text):
+    ids = gpt2.encode(text)
+    assert gpt2.decode(ids) == text
+    assert ids == reference.encode_ordinary(text)
+
+
+@pytest.mark.parametrize("name", ["german.txt", "address.txt"])
+def test_round_trip_on_fixtures(name, gpt2):
+    text = (FIXTURES / name).read_text(encoding="utf-8")
+    assert gpt2.decode(gpt2.encode(text)) == text
+
+
+def test_round_trip_on_multilingual_sample(gpt2):
+    text = (DATA / "multilingual" / "udhr_article1.tsv").read_text(encoding="utf-8")
+    assert gpt2.decode(gpt2.encode(text)) == text
+
+
+# --- special tokens, decoding ----------------------------------------------------------------------
+
+
+def test_special_token_is_one_id_and_never_split(gpt2, reference):
+    text = f"Hello{EOT}world {EOT}{EOT}\n"
+    ids = gpt2.encode(text)
+    assert ids.count(50256) == 3 and ids == reference.encode(text, allowed_special={EOT})
+    # Without the special token, its text is ordinary bytes.
+    plain = Tokenizer(gpt2.vocab, gpt2.merges)
+    assert 50256 not in plain.encode(text) and plain.decode(plain.encode(text)) == text
+
+
+def test_overlapping_special_tokens_match_longest_first(gpt2):
+    double = EOT + EOT
+    tok = Tokenizer(gpt2.vocab, gpt2.merges, [EOT, double])
+    ids = tok.encode(f"a{double}b{EOT}c")
+    double_id = tok.special_ids[double]
+    assert double_id == 50257  # appended after the largest id
+    assert ids.count(double_id) == 1 and ids.count(50256) == 1
+    assert tok.decode(ids) == f"a{double}b{EOT}c"
+    assert [tok.decode([i]) for i in ids] == ["a", double, "b", EOT, "c"]
+
+
+def test_invalid_utf8_decodes_to_replacement_character(gpt2):
+    lone = next(i for i, token in gpt2.vocab.items() if token == b"\xc3")  # first byte of 'é' alone
+    assert gpt2.decode([lone]) == "\ufffd"
+    assert gpt2.decode([lone, *gpt2.encode("ok")]) == "\ufffdok"
+
+
+def test_unknown_id_is_an_error(gpt2):
+    with pytest.raises(ValueError, match="token id 99999 is not in the vocabulary"):
+        gpt2.decode([1, 99999])
+    with pytest.raises(ValueError, match="token id 99999 is not in the vocabulary"):
+        gpt2.decode(iter([1, 99999]))
+
+
+def test_decode_accepts_arrays_and_tensors(gpt2):
+    torch = pytest.importorskip("torch")
+    ids = gpt2.encode("Hello, world")
+    assert gpt2.decode(np.array(ids, dtype=np.uint16)) == gpt2.decode(torch.tensor(ids)) == "Hello, world"
+
+
+# --- streaming and files ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["tinystories_sample.txt", "german.txt", "corpus.en"])
+def test_encode_iterable_equals_encode(name, monkeypatch, gpt2):
+    monkeypatch.setattr(tokenizer_module, "STREAM_PIECE_CHARS", 500)  # many pieces
+    path = FIXTURES / name
+    with path.open(encoding="utf-8") as f:
+        streamed = list(gpt2.encode_iterable(f))
+    assert streamed == gpt2.encode(path.read_text(encoding="utf-8"))
+
+
+def test_encode_iterable_is_lazy_and_bounded(tmp_path, monkeypatch, gpt2):
+    monkeypatch.setattr(tokenizer_module, "STREAM_PIECE_CHARS", 1 << 15)
+    story = (FIXTURES / "tinystories_sample.txt").read_text(encoding="utf-8")
+    path = tmp_path / "big.txt"
+    copies = (4 << 20) // len(story.encode())
+    path.write_text(story * copies, encoding="utf-8")
+    per_copy = len(gpt2.encode(story))
+    tracemalloc.start()
+    with path.open(encoding="utf-8") as f:
+        count = sum(1 for _ in gpt2.encode_iterable(f))
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert count == copies * per_copy
+    assert peak < 1 << 20, f"peak {peak / 2**20:.1f} MiB for a {path.stat().st_size / 2**20:.1f} MiB file"
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_encode_file_writes_the_ids_of_encode(tmp_path, monkeypatch, workers, gpt2, reference):
+    monkeypatch.setattr(pre, "MIN_CHUNK_BYTES", 8192)
+    monkeypatch.setattr(tokenizer_module, "FILE_CHUNK_BYTES", 8192)
+    source = DATA / "owt" / "owt_real_valid_sample.txt"
+    out = tmp_path / "ids.npy"
+    count = encode_file(gpt2, source, out, num_workers=workers, progress=False)
+    ids = np.load(out)
+    assert ids.dtype == np.uint16 and ids.ndim == 1 and count == len(ids)
+    assert ids.tolist() == reference.encode(source.read_text(encoding="utf-8"), allowed_special={EOT})
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_encode_file_uses_uint32_for_large_vocabularies(tmp_path):
+    vocab = {b: bytes((b,)) for b in range(256)}
+    vocab[70_000] = b"hi"
+    tok = Tokenizer(vocab, [(b"h", b"i")])
+    source = tmp_path / "in.txt"
+    source.write_text("hi there", encoding="utf-8")
+    tok.encode_file(source, tmp_path / "out.npy", num_workers=1, progress=False)
+    ids = np.load(tmp_path / "out.npy")
+    assert ids.dtype == np.uint32 and ids.tolist() == tok.encode("hi there") and ids[0] == 70_000
+
+
+def test_encode_file_failure_keeps_the_previous_output(tmp_path, monkeypatch, gpt2):
+    monkeypatch.setattr(pre, "MIN_CHUNK_BYTES", 4096)
+    monkeypatch.setattr(tokenizer_module, "FILE_CHUNK_BYTES", 4096)
+    source = tmp_path / "in.txt"
+    source.write_bytes((FIXTURES / "corpus.en").read_bytes()[:50_000] + b"\n\xff oops")
+    out = tmp_path / "out.npy"
+    np.save(out, np.arange(3, dtype=np.uint16))
+    with pytest.raises(ValueError, match=r"not valid UTF-8 at byte 50,001"):
+        encode_file(gpt2, source, out, num_workers=2, progress=False)
+    assert np.load(out).tolist() == [0, 1, 2]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.txt", "out.npy"]
+
+
+@pytest.mark.parametrize(("content", "message"), [(None, "not found"), (b"", "empty")])
+def test_encode_file_bad_input(tmp_path, content, message, gpt2):
+    source = tmp_path / "in.txt"
+    if content is not None:
+        source.write_bytes(content)
+    with pytest.raises((FileNotFoundError, ValueError), match=message):
+        encode_file(gpt2, source, tmp_path / "out.npy", progress=False)
+
+
+# --- saving and loading ----------------------------------------------------------------------------
+
+
+def test_save_and_load_round_trip(tmp_path):
+    vocab, merges = train_bpe(FIXTURES / "corpus.en", 400, [EOT], progress=False)
+    Tokenizer(vocab, merges, [EOT]).save(tmp_path / "tok")
+    loaded = Tokenizer.load(tmp_path / "tok")
+    assert loaded.vocab == vocab and loaded.merges == merges and loaded.special_tokens == [EOT]
+    again = Tokenizer.from_files(tmp_path / "tok" / "vocab.json", tmp_path / "tok" / "merges.txt", [EOT])
+    assert again.vocab == vocab
+    readable = (tmp_path / "tok" / "vocab.txt").read_text(encoding="utf-8").splitlines()
+    assert len(readable) == 1 + len(vocab) and "'<|endoftext|>'" in readable[1]
+
+
+def test_saved_gpt2_files_equal_the_originals(tmp_path, gpt2):
+    gpt2.save(tmp_path)
+    assert json.loads((tmp_path / "vocab.json").read_text(encoding="utf-8")) == json.loads(
+        (FIXTURES / "gpt2_vocab.json").read_text(encoding="utf-8"))
+    assert (tmp_path / "merges.txt").read_text(encoding="utf-8").split("\n") == [
+        line for line in (FIXTURES / "gpt2_merges.txt").read_text(encoding="utf-8").split("\n")
+        if not line.startswith("#version")
+    ]
+
+
+def test_load_or_train_trains_once_then_loads(tmp_path, monkeypatch):
+    directory = tmp_path / "tokenizers" / "small"
+    first = load_or_train_tokenizer(directory, FIXTURES / "corpus.en", 300)
+    assert (directory / "vocab.json").is_file() and len(first) == 300
+    calls = []
+    monkeypatch.setattr(tokenizer_module, "train_bpe", lambda *a, **k: calls.append(a) or train_bpe(*a, **k))
+    second = load_or_train_tokenizer(directory, FIXTURES / "corpus.en", 300)
+    assert calls == [] and second.vocab == first.vocab and second.merges == first.merges
+    third = load_or_train_tokenizer(directory, FIXTURES / "corpus.en", 310)  # other settings: retrain
+    assert len(calls) == 1 and len(third) == 310 and third.merges[:43] == first.merges
+
+
+@pytest.mark.parametrize(
+    ("vocab", "merges", "message"),
+    [
+        ({i: bytes((i,)) for i in range(256)}, [(b"a", b"bc")], "merge 0"),
+    ],
+)
+def test_inconsistent_vocabulary_or_merges_are_named(vocab, merges, message):
+    with pytest.raises(ValueError, match=message):
+        Tokenizer(vocab, merges)
+
+
+def test_from_files_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="missing.json"):
+        Tokenizer.from_files(tmp_path / "missing.json", FIXTURES / "gpt2_merges.txt")
+    (tmp_path / "bad.txt").write_text("a b c\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="line 1"):
+        Tokenizer.from_files(FIXTURES / "gpt2_vocab.json", tmp_path / "bad.txt")
