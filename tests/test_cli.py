@@ -155,3 +155,39 @@ def test_installed_command_runs(tmp_path):
     done = subprocess.run([exe, "encode", "--tokenizer", str(tmp_path / "nothing"), "x.txt", "y.npy"],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode != 0 and done.stderr.startswith("lmbasics: error:") and "Traceback" not in done.stderr
+
+
+# --- train and generate --------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_train_then_generate_end_to_end(tmp_path, capsys):
+    tokenizer_dir, tokens = tmp_path / "tok", tmp_path / "tokens.npy"
+    assert main(["train-bpe", str(FIXTURES / "tinystories_sample.txt"), "--vocab-size", "300",
+                 "--special-token", "<|endoftext|>", "--out", str(tokenizer_dir), "--no-progress"]) == 0
+    assert main(["encode", "--tokenizer", str(tokenizer_dir), str(FIXTURES / "tinystories_sample.txt"),
+                 str(tokens), "--no-progress"]) == 0
+    config = tmp_path / "tiny.toml"
+    config.write_text(
+        "[model]\nvocab_size = 300\ncontext_length = 16\nd_model = 32\nnum_layers = 1\nnum_heads = 2\nd_ff = 64\n"
+        f'[data]\ntrain = "{tokens}"\nvalid = "{tokens}"\n'
+        f'[run]\nbatch_size = 4\nmax_iters = 6\neval_interval = 3\neval_iters = 1\nlog_interval = 3\n'
+        f'out_dir = "{tmp_path / "run"}"\ndevice = "cpu"\n'
+        "[optimizer]\nwarmup_iters = 2\n"
+    )
+    capsys.readouterr()
+    assert main(["train", "--config", str(config), "--no-progress"]) == 0
+    assert "finished at step 6" in capsys.readouterr().out
+    assert main(["train", "--config", str(config), "--no-progress"]) == 1
+    assert "already holds a run" in capsys.readouterr().err
+    assert main(["generate", "--checkpoint", str(tmp_path / "run" / "checkpoint.pt"), "--tokenizer",
+                 str(tokenizer_dir), "Once upon a time", "--max-new-tokens", "5", "--device", "cpu"]) == 0
+    assert capsys.readouterr().out.startswith("Once upon a time")
+
+
+def test_generate_names_a_missing_checkpoint(tmp_path, capsys):
+    tokenizer_dir = tmp_path / "tok"
+    assert main(["train-bpe", str(FIXTURES / "german.txt"), "--vocab-size", "260", "--out", str(tokenizer_dir),
+                 "--no-progress"]) == 0
+    assert main(["generate", "--checkpoint", str(tmp_path / "none.pt"), "--tokenizer", str(tokenizer_dir), "x"]) == 1
+    assert "checkpoint not found" in capsys.readouterr().err

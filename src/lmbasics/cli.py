@@ -2,6 +2,8 @@
 
     lmbasics train-bpe INPUT --vocab-size N --special-token '<|endoftext|>' --out DIR
     lmbasics encode --tokenizer DIR INPUT OUTPUT.npy
+    lmbasics train --config configs/NAME.toml [--set section.key=value ...] [--resume]
+    lmbasics generate --checkpoint RUN/checkpoint.pt --tokenizer DIR "prompt"
 
 Each subcommand is two functions: `add_<name>(subparsers)` declares its arguments and
 `run_<name>(args) -> int` does the work; adding a subcommand means writing both and listing the
@@ -143,9 +145,76 @@ def run_encode(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- train --------------------------------------------------------------------------------------
+
+
+def add_train(subparsers: argparse._SubParsersAction) -> None:
+    from lmbasics.train_config import add_train_arguments
+
+    p = subparsers.add_parser("train", help="train a Transformer LM from a TOML config (see configs/)")
+    add_train_arguments(p)
+    p.set_defaults(run=run_train)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from lmbasics.train import run_from_args
+
+    run_from_args(args)  # Ctrl-C saves a checkpoint and ends the run normally
+    return 0
+
+
+# --- generate -----------------------------------------------------------------------------------
+
+
+def add_generate(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("generate", help="continue a prompt with a trained model")
+    p.add_argument("prompt", help="text to continue")
+    p.add_argument("--checkpoint", required=True, help="checkpoint.pt written by `lmbasics train`")
+    p.add_argument("--tokenizer", required=True, help="tokenizer directory the model was trained with")
+    p.add_argument("--max-new-tokens", type=int, default=256)
+    p.add_argument("--temperature", type=float, default=0.8)
+    p.add_argument("--top-p", type=float, default=0.95)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--end-token", default="<|endoftext|>", help="stop when the model produces this token")
+    p.add_argument("--device", default="auto", help="auto (cuda, mps, cpu), or a torch device name")
+    p.set_defaults(run=run_generate)
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    import torch
+
+    from lmbasics.checkpoint import load_checkpoint, read_checkpoint
+    from lmbasics.config import ModelConfig
+    from lmbasics.generate import generate
+    from lmbasics.model import TransformerLM
+    from lmbasics.train import resolve_device
+
+    directory = Path(args.tokenizer)
+    if not (directory / VOCAB_FILE).is_file():
+        raise CommandError(f"no tokenizer in {directory}: expected {VOCAB_FILE} and {MERGES_FILE} there")
+    tokenizer = Tokenizer.load(directory)
+    payload = read_checkpoint(args.checkpoint)
+    if payload["model_config"] is None:
+        raise CommandError(f"{args.checkpoint} holds no model config; it was not written by `lmbasics train`")
+    config = ModelConfig.from_dict(payload["model_config"])
+    if tokenizer.vocab_size > config.vocab_size:
+        raise CommandError(f"the tokenizer in {directory} has {tokenizer.vocab_size:,} tokens but the model only "
+                           f"{config.vocab_size:,}: wrong tokenizer for this checkpoint?")
+    device = resolve_device(args.device)
+    model = TransformerLM.from_config(config, device=device)
+    load_checkpoint(args.checkpoint, model, restore_rng=False)
+    end = tokenizer.encode(args.end_token) if args.end_token else []
+    eos_id = end[0] if len(end) == 1 else None
+    generator = torch.Generator(device=device).manual_seed(args.seed)
+    ids = generate(model, tokenizer.encode(args.prompt), args.max_new_tokens, temperature=args.temperature,
+                   top_p=args.top_p, eos_id=eos_id, generator=generator)
+    print(args.prompt + tokenizer.decode(ids))
+    return 0
+
+
 # --- entry point --------------------------------------------------------------------------------
 
-SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_train_bpe, add_encode]
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_train_bpe, add_encode, add_train, add_generate]
 
 
 def build_parser() -> argparse.ArgumentParser:

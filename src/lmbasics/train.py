@@ -37,7 +37,7 @@ from lmbasics.data import load_tokens, sample_starts, windows_at
 from lmbasics.loss import cross_entropy
 from lmbasics.model import TransformerLM
 from lmbasics.optim import AdamW, clip_grad_norm, cosine_lr_schedule
-from lmbasics.train_config import TrainConfig, load_train_config
+from lmbasics.train_config import TrainConfig, add_train_arguments, load_train_config
 
 CHECKPOINT_NAME = "checkpoint.pt"
 METRICS_NAME = "metrics.jsonl"
@@ -350,16 +350,6 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True, over
         trainer.close()
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The `train` command's arguments (shared by `lmbasics train` and `python -m lmbasics.train`)."""
-    parser.add_argument("--config", required=True, help="TOML training config (see configs/)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                        help="override one config value, e.g. --set run.max_iters=200 (repeatable)")
-    parser.add_argument("--resume", action="store_true", help="continue from run.out_dir/checkpoint.pt")
-    parser.add_argument("--force", action="store_true", help="start over even if run.out_dir holds a run")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-
-
 def run_from_args(args: argparse.Namespace) -> RunResult:
     config = load_train_config(args.config, args.overrides)
     result = train(config, resume=args.resume, progress=not args.no_progress, overwrite=args.force)
@@ -374,7 +364,7 @@ def run_from_args(args: argparse.Namespace) -> RunResult:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lmbasics.train", description=__doc__.split("\n")[0])
-    add_arguments(parser)
+    add_train_arguments(parser)
     run_from_args(parser.parse_args(argv))
     return 0
 

@@ -8,6 +8,7 @@ None with the string "none" (e.g. `rope_theta = "none"` for the NoPE ablation).
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import tomllib
 import types
@@ -161,3 +162,13 @@ def load_train_config(path: str | Path, overrides: list[str] | None = None) -> T
         raise ValueError(f"{path}: not valid TOML: {error}") from error
     config = TrainConfig.from_dict(values, source=str(path))
     return config.with_overrides(overrides) if overrides else config
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    """The `train` command's arguments (shared by `lmbasics train` and `python -m lmbasics.train`)."""
+    parser.add_argument("--config", required=True, help="TOML training config (see configs/)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override one config value, e.g. --set run.max_iters=200 (repeatable)")
+    parser.add_argument("--resume", action="store_true", help="continue from run.out_dir/checkpoint.pt")
+    parser.add_argument("--force", action="store_true", help="start over even if run.out_dir holds a run")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
