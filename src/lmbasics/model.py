@@ -1,0 +1,135 @@
+"""The decoder-only Transformer language model of handout §3.6, with the §7.3 ablation switches.
+
+`TransformerBlock` is the handout's pre-norm block (y = x + MHA(RMSNorm(x)), then the same with
+the FFN) or one of its ablations; `TransformerLM` stacks blocks between a token embedding and an
+LM head and returns logits (no softmax: `cross_entropy` works on logits, stably).
+
+Ablation switches (fields of `ModelConfig`):
+- `norm="pre"` (handout): RMSNorm before each sublayer, plus `ln_final` before the LM head.
+- `norm="post"` (pre_norm_ablation): z = RMSNorm(x + MHA(x)), y = RMSNorm(z + FFN(z)); the
+  blocks' outputs are already normalised, so there is no `ln_final`.
+- `norm="none"` (layer_norm_ablation): no RMSNorm anywhere (no `ln1`, `ln2`, `ln_final`).
+- `rope_theta=None` (no_pos_emb): NoPE, attention without any position information.
+- `ffn="silu"` (swiglu_ablation): `SiLUFFN` (w1, w2) instead of `SwiGLU` (w1, w2, w3).
+
+What it does not do: no weight tying, dropout or KV cache; generation lives in its own module.
+"""
+
+from __future__ import annotations
+
+import torch
+from jaxtyping import Float, Int
+from torch import Tensor, nn
+
+from lmbasics.attention import MultiHeadSelfAttention
+from lmbasics.config import FeedForwardKind, ModelConfig, NormPlacement
+from lmbasics.layers import Embedding, Linear, RMSNorm, SiLUFFN, SwiGLU
+
+
+class TransformerBlock(nn.Module):
+    """One Transformer block: causal self-attention then a feed-forward network, each with a
+    residual connection; `norm` places the RMSNorms (see the module docstring)."""
+
+    def __init__(
+        self,
+        d_model: int,
+        num_heads: int,
+        d_ff: int,
+        max_seq_len: int,
+        theta: float | None,
+        *,
+        norm: NormPlacement = "pre",
+        ffn: FeedForwardKind = "swiglu",
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        if norm not in ("pre", "post", "none"):
+            raise ValueError(f"norm must be 'pre', 'post' or 'none', got {norm!r}")
+        if ffn not in ("swiglu", "silu"):
+            raise ValueError(f"ffn must be 'swiglu' or 'silu', got {ffn!r}")
+        self.norm = norm
+        factory = {"device": device, "dtype": dtype}
+        self.ln1 = RMSNorm(d_model, **factory) if norm != "none" else None
+        self.attn = MultiHeadSelfAttention(d_model, num_heads, max_seq_len, theta, **factory)
+        self.ln2 = RMSNorm(d_model, **factory) if norm != "none" else None
+        self.ffn = (SwiGLU if ffn == "swiglu" else SiLUFFN)(d_model, d_ff, **factory)
+
+    def forward(
+        self,
+        x: Float[Tensor, "... seq d_model"],
+        token_positions: Int[Tensor, "... seq"] | None = None,
+    ) -> Float[Tensor, "... seq d_model"]:
+        if self.norm == "pre":
+            x = x + self.attn(self.ln1(x), token_positions)
+            return x + self.ffn(self.ln2(x))
+        if self.norm == "post":
+            x = self.ln1(x + self.attn(x, token_positions))
+            return self.ln2(x + self.ffn(x))
+        x = x + self.attn(x, token_positions)
+        return x + self.ffn(x)
+
+
+class TransformerLM(nn.Module):
+    """Token ids → next-token logits: embedding, `num_layers` blocks, (final norm), LM head.
+
+    The model keeps its `ModelConfig` as `model.config` (checkpoints store it to rebuild the model).
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        context_length: int,
+        d_model: int,
+        num_layers: int,
+        num_heads: int,
+        d_ff: int,
+        rope_theta: float | None,
+        *,
+        norm: NormPlacement = "pre",
+        ffn: FeedForwardKind = "swiglu",
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        # Validates every argument with a clear message (and is what checkpoints store).
+        self.config = ModelConfig(
+            vocab_size=vocab_size,
+            context_length=context_length,
+            d_model=d_model,
+            num_layers=num_layers,
+            num_heads=num_heads,
+            d_ff=d_ff,
+            rope_theta=rope_theta,
+            norm=norm,
+            ffn=ffn,
+        )
+        factory = {"device": device, "dtype": dtype}
+        self.token_embeddings = Embedding(vocab_size, d_model, **factory)
+        self.layers = nn.ModuleList(
+            TransformerBlock(d_model, num_heads, d_ff, context_length, rope_theta, norm=norm, ffn=ffn, **factory)
+            for _ in range(num_layers)
+        )
+        self.ln_final = RMSNorm(d_model, **factory) if norm == "pre" else None
+        self.lm_head = Linear(d_model, vocab_size, **factory)
+
+    @classmethod
+    def from_config(
+        cls, config: ModelConfig, device: torch.device | str | None = None, dtype: torch.dtype | None = None
+    ) -> TransformerLM:
+        """Build the model a `ModelConfig` describes (e.g. `ModelConfig.preset("gpt2-xl")`)."""
+        return cls(**config.to_dict(), device=device, dtype=dtype)
+
+    def forward(self, token_ids: Int[Tensor, "... seq"]) -> Float[Tensor, "... seq vocab_size"]:
+        seq_len = token_ids.shape[-1]
+        if seq_len > self.config.context_length:
+            raise ValueError(
+                f"sequence of {seq_len} tokens exceeds the model's context_length={self.config.context_length}"
+            )
+        token_positions = torch.arange(seq_len, device=token_ids.device)
+        x = self.token_embeddings(token_ids)  # (..., seq, d_model)
+        for layer in self.layers:
+            x = layer(x, token_positions)
+        if self.ln_final is not None:
+            x = self.ln_final(x)
+        return self.lm_head(x)  # (..., seq, vocab_size)
