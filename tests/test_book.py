@@ -100,5 +100,6 @@ def test_chapter_page_shows_outputs_and_figures(built_book: Path, notebook: Path
     assert len(local_images) >= figures
     for src in local_images:
         assert (built_book / "notebooks" / src).resolve().is_file(), f"broken image {src}"
+    assert "_static/mathjax/tex-chtml.js" in page, "formulas must render offline, with the vendored MathJax"
     for marker in ("Traceback (most recent call last)", 'class="output traceback', 'class="output stderr'):
         assert marker not in page, f"{notebook.stem}: page shows {marker!r}"
