@@ -31,7 +31,9 @@ def cross_entropy(logits: Float[Tensor, "... vocab"], targets: Int[Tensor, "..."
     if targets.dtype.is_floating_point or targets.dtype.is_complex or targets.dtype == torch.bool:
         raise TypeError(f"cross_entropy: targets must be integer token ids, got dtype {targets.dtype}")
     logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
-    shifted = logits - logits.amax(dim=-1, keepdim=True)  # (..., vocab), every row's max is 0
+    # (..., vocab), every row's max is 0. The shift cancels out of the loss, so its gradient is zero
+    # and the max needs no backward pass of its own.
+    shifted = logits - logits.amax(dim=-1, keepdim=True).detach()
     log_normalizer = shifted.exp().sum(dim=-1).log()  # (...), log Σ exp(o - max)
     target_logit = shifted.gather(-1, targets.unsqueeze(-1).long()).squeeze(-1)  # (...)
     return (log_normalizer - target_logit).mean()
