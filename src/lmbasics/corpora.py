@@ -1,0 +1,78 @@
+"""Token arrays of the book's embedded corpora, encoded once and reused (for the training chapters).
+
+`token_arrays("tinystories", tokenizer)` encodes each split of a corpus under `data/` into a uint16
+`.npy` under `artifacts/tokens/<corpus>/`, the files `load_tokens` memory-maps and `lmbasics train`
+reads. Beside each array a small JSON records which tokenizer and which source file (name and size)
+made it, so a retrained tokenizer or a changed corpus file is noticed and the array encoded again.
+
+What it does not do: no downloading; the full-size datasets are encoded with `lmbasics encode`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from lmbasics.checkpoint import atomic_write_bytes
+from lmbasics.tokenizer import Tokenizer, encode_file
+
+# corpus -> split -> text file under data/ (see each folder's PROVENANCE.md).
+CORPORA: dict[str, dict[str, str]] = {
+    "tinystories": {
+        "train": "tinystories/tinystories_train_sample.txt",
+        "valid": "tinystories/tinystories_valid_sample.txt",
+    },
+    # Wikipedia summaries standing in for OpenWebText, plus a real 150 KB OWT sample for evaluation only.
+    "webtext": {
+        "train": "owt/webtext_substitute_train.txt",
+        "valid": "owt/webtext_substitute_valid.txt",
+        "owt_sample": "owt/owt_real_valid_sample.txt",
+    },
+}
+
+
+def tokenizer_fingerprint(tokenizer: Tokenizer) -> str:
+    """A short hash of the vocabulary, merges and special tokens: equal exactly when the ids are."""
+    digest = hashlib.sha256()
+    for idx in sorted(tokenizer.vocab):
+        digest.update(idx.to_bytes(4, "little") + len(tokenizer.vocab[idx]).to_bytes(2, "little") + tokenizer.vocab[idx])
+    for left, right in tokenizer.merges:
+        digest.update(len(left).to_bytes(2, "little") + left + len(right).to_bytes(2, "little") + right)
+    digest.update(json.dumps(tokenizer.special_tokens).encode())
+    return digest.hexdigest()[:16]
+
+
+def token_arrays(
+    corpus: str,
+    tokenizer: Tokenizer,
+    data_dir: str | os.PathLike = "../data",
+    out_dir: str | os.PathLike = "../artifacts/tokens",
+) -> dict[str, Path]:
+    """Paths of `out_dir/<corpus>/<split>.npy` for every split of `corpus`, encoding those that are
+    missing or stale. Defaults are relative to `notebooks/`, where the chapters run."""
+    if corpus not in CORPORA:
+        raise ValueError(f"unknown corpus {corpus!r}; choose one of {sorted(CORPORA)}")
+    fingerprint = tokenizer_fingerprint(tokenizer)
+    folder = Path(out_dir) / corpus
+    paths = {}
+    for split, relative in CORPORA[corpus].items():
+        source = Path(data_dir) / relative
+        if not source.is_file():
+            raise FileNotFoundError(f"corpus file not found: {source} (run from notebooks/, or pass data_dir)")
+        array, record = folder / f"{split}.npy", folder / f"{split}.json"
+        made_from = {"source": relative, "source_bytes": source.stat().st_size, "tokenizer": fingerprint}
+        if not (array.is_file() and record.is_file() and _read_json(record) == made_from):
+            # One process: the files are small, and forking inside a notebook kernel is best avoided.
+            encode_file(tokenizer, source, array, num_workers=1, progress=False)  # written atomically
+            atomic_write_bytes(record, lambda handle: handle.write(json.dumps(made_from).encode()))
+        paths[split] = array
+    return paths
+
+
+def _read_json(path: Path) -> object:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
