@@ -71,9 +71,9 @@ class RotaryPositionalEmbedding(nn.Module):
 def softmax(x: Tensor, dim: int) -> Tensor:
     """exp(x) / sum(exp(x)) along `dim`, after subtracting the maximum so that exp never overflows."""
     # The shift cancels in the ratio, so no gradient needs to flow through it (detach saves the
-    # backward pass an argmax mask).
-    shifted = x - x.amax(dim=dim, keepdim=True).detach()
-    exps = shifted.exp_()  # in place on our own temporary: one allocation fewer
+    # backward pass an argmax mask). Out of place on purpose: an in-place exp_ here gave infinite
+    # gradients under torch.compile with bf16 autocast on CUDA (torch 2.11, H100).
+    exps = (x - x.amax(dim=dim, keepdim=True).detach()).exp()
     return exps / exps.sum(dim=dim, keepdim=True)
 
 
@@ -89,7 +89,7 @@ def scaled_dot_product_attention(
     """
     scores = (Q * (1.0 / math.sqrt(Q.shape[-1]))) @ K.transpose(-2, -1)  # (..., queries, keys)
     if mask is not None:
-        scores = scores.masked_fill_(~mask, float("-inf"))  # in place: the matmul's backward never reads scores
+        scores = scores.masked_fill(~mask, float("-inf"))
     return softmax(scores, dim=-1) @ V
 
 
