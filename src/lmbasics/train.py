@@ -216,8 +216,9 @@ class Trainer:
         mine = starts[self.dist.rank * self.local_batch : (self.dist.rank + 1) * self.local_batch]
         return windows_at(tokens, mine, context, self.device)
 
-    def train_step(self, iteration: int) -> tuple[torch.Tensor, float]:
-        """One optimizer step; returns the (local) loss tensor and the pre-clip gradient norm."""
+    def train_step(self, iteration: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimizer step; returns the (local) loss and the pre-clip gradient norm as tensors,
+        so that on a GPU nothing waits for them unless the step is logged."""
         lr = self.learning_rate(iteration)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
@@ -229,7 +230,7 @@ class Trainer:
         grad_norm = clip_grad_norm(self.model.parameters(), max_norm if max_norm is not None else math.inf)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
-        return loss.detach(), float(grad_norm)
+        return loss.detach(), grad_norm
 
     @torch.no_grad()
     def evaluate(self) -> float | None:
@@ -287,7 +288,7 @@ class Trainer:
                             "tokens_seen": step * tokens_per_step,
                             "lr": self.learning_rate(it),
                             "train_loss": train_loss,
-                            "grad_norm": grad_norm,
+                            "grad_norm": float(grad_norm),
                             "tokens_per_s": window_steps * tokens_per_step / max(now - window_start, 1e-9),
                             "wall_time_s": now - start_time,
                         }
