@@ -12,30 +12,15 @@ from __future__ import annotations
 
 import os
 import random
-import tempfile
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
 import numpy as np
 import torch
 
+from lmbasics.atomic import atomic_file
+
 FORMAT_VERSION = 1
-
-
-def atomic_write_bytes(path: str | Path, write: Any) -> None:
-    """Call `write(file_object)` on a temporary file beside `path`, then rename it over `path`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
 
 
 def rng_states() -> dict[str, Any]:
@@ -89,7 +74,8 @@ def save_checkpoint(
         "extra": extra or {},
     }
     if isinstance(out, (str, os.PathLike)):
-        atomic_write_bytes(out, lambda handle: torch.save(payload, handle))
+        with atomic_file(out) as handle:
+            torch.save(payload, handle)
     else:
         torch.save(payload, out)
 

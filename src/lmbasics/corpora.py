@@ -15,7 +15,7 @@ import json
 import os
 from pathlib import Path
 
-from lmbasics.checkpoint import atomic_write_bytes
+from lmbasics.atomic import atomic_write_text
 from lmbasics.tokenizer import Tokenizer, encode_file
 
 # corpus -> split -> text file under data/ (see each folder's PROVENANCE.md).
@@ -66,7 +66,7 @@ def token_arrays(
         if not (array.is_file() and record.is_file() and _read_json(record) == made_from):
             # One process: the files are small, and forking inside a notebook kernel is best avoided.
             encode_file(tokenizer, source, array, num_workers=1, progress=False)  # written atomically
-            atomic_write_bytes(record, lambda handle: handle.write(json.dumps(made_from).encode()))
+            atomic_write_text(record, json.dumps(made_from))
         paths[split] = array
     return paths
 

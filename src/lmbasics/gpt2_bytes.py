@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from functools import cache
 from pathlib import Path
+
+from lmbasics.atomic import atomic_write_text
 
 
 @cache
@@ -58,30 +59,18 @@ def text_to_token(text: str) -> bytes:
         return text.encode("utf-8")
 
 
-def write_text_atomically(path: Path, text: str) -> None:
-    """Write `text` to a temporary file beside `path`, then rename it into place (a crash keeps the old file)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
 def write_vocab_json(vocab: dict[int, bytes], path: str | os.PathLike) -> None:
     """Write `{printable token: id}` as GPT-2's vocab.json, in id order."""
     items = {token_to_text(token): idx for idx, token in sorted(vocab.items())}
     if len(items) != len(vocab):
         raise ValueError("vocabulary holds the same byte string under two ids; vocab.json cannot represent that")
-    write_text_atomically(Path(path), json.dumps(items, ensure_ascii=False, indent=1) + "\n")
+    atomic_write_text(path, json.dumps(items, ensure_ascii=False, indent=1) + "\n")
 
 
 def write_merges_txt(merges: list[tuple[bytes, bytes]], path: str | os.PathLike) -> None:
     """Write one merge per line, 'left right', in creation order."""
     lines = [f"{token_to_text(a)} {token_to_text(b)}\n" for a, b in merges]
-    write_text_atomically(Path(path), "".join(lines))
+    atomic_write_text(path, "".join(lines))
 
 
 def write_vocab_txt(vocab: dict[int, bytes], path: str | os.PathLike) -> None:
@@ -89,7 +78,7 @@ def write_vocab_txt(vocab: dict[int, bytes], path: str | os.PathLike) -> None:
     lines = ["# id\tbytes\ttoken (UTF-8, undecodable bytes as \\xNN)\n"]
     for idx, token in sorted(vocab.items()):
         lines.append(f"{idx}\t{len(token)}\t{token.decode('utf-8', errors='backslashreplace')!r}\n")
-    write_text_atomically(Path(path), "".join(lines))
+    atomic_write_text(path, "".join(lines))
 
 
 def read_vocab_json(path: str | os.PathLike) -> dict[int, bytes]:

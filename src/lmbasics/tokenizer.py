@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import chain
 from pathlib import Path
@@ -30,6 +29,7 @@ import numpy as np
 from tqdm import tqdm
 
 from lmbasics import gpt2_bytes
+from lmbasics.atomic import atomic_file, atomic_write_text
 from lmbasics.bpe import train_bpe
 from lmbasics.pretokenize import (
     chunk_size_for,
@@ -145,7 +145,7 @@ class Tokenizer:
         gpt2_bytes.write_vocab_json(self.vocab, directory / VOCAB_FILE)
         gpt2_bytes.write_merges_txt(self.merges, directory / MERGES_FILE)
         gpt2_bytes.write_vocab_txt(self.vocab, directory / READABLE_FILE)
-        gpt2_bytes.write_text_atomically(directory / SPECIALS_FILE, json.dumps(self.special_tokens) + "\n")
+        atomic_write_text(directory / SPECIALS_FILE, json.dumps(self.special_tokens) + "\n")
         return directory
 
     # --- encoding ------------------------------------------------------------------------------------
@@ -299,29 +299,22 @@ def encode_file(
     chunk = min(FILE_CHUNK_BYTES, chunk_size_for(size, workers))
     boundaries = find_chunk_boundaries(path, chunk, tokenizer.special_tokens)
 
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            # numpy pads the header so that the length can be rewritten in place once known.
-            header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": (0,)}
-            np.lib.format.write_array_header_1_0(f, header)
-            data_start = f.tell()
-            count = 0
-            with tqdm(total=size, unit="B", unit_scale=True, desc="encode", disable=not progress) as bar:
-                jobs = map_chunks(_encode_chunk, boundaries, workers, _init_file_job, (tokenizer, str(path), dtype))
-                for data, nbytes in jobs:
-                    f.write(data)
-                    count += len(data) // dtype.itemsize
-                    bar.update(nbytes)
-            f.seek(0)
-            np.lib.format.write_array_header_1_0(f, {**header, "shape": (count,)})
-            if f.tell() != data_start:
-                raise RuntimeError("numpy header changed length; cannot finish the .npy in place")
-        os.replace(tmp, output)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    with atomic_file(output) as f:
+        # numpy pads the header so that the length can be rewritten in place once known.
+        header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": (0,)}
+        np.lib.format.write_array_header_1_0(f, header)
+        data_start = f.tell()
+        count = 0
+        with tqdm(total=size, unit="B", unit_scale=True, desc="encode", disable=not progress) as bar:
+            jobs = map_chunks(_encode_chunk, boundaries, workers, _init_file_job, (tokenizer, str(path), dtype))
+            for data, nbytes in jobs:
+                f.write(data)
+                count += len(data) // dtype.itemsize
+                bar.update(nbytes)
+        f.seek(0)
+        np.lib.format.write_array_header_1_0(f, {**header, "shape": (count,)})
+        if f.tell() != data_start:
+            raise RuntimeError("numpy header changed length; cannot finish the .npy in place")
     return count
 
 
@@ -371,7 +364,7 @@ def load_or_train_tokenizer(
     vocab, merges = train_bpe(input_path, vocab_size, special_tokens, num_workers=num_workers, progress=progress)
     tokenizer = Tokenizer(vocab, merges, special_tokens)
     tokenizer.save(directory)
-    gpt2_bytes.write_text_atomically(record, json.dumps(settings, indent=1) + "\n")
+    atomic_write_text(record, json.dumps(settings, indent=1) + "\n")
     return tokenizer
 
 

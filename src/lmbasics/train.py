@@ -32,7 +32,8 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from lmbasics.checkpoint import atomic_write_bytes, load_checkpoint, read_checkpoint, save_checkpoint
+from lmbasics.atomic import atomic_write_text
+from lmbasics.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from lmbasics.data import load_tokens, sample_starts, windows_at
 from lmbasics.loss import cross_entropy
 from lmbasics.model import TransformerLM
@@ -101,7 +102,7 @@ class MetricsLog:
                 for line in (path.read_text().splitlines() if path.exists() else [])
                 if line.strip() and json.loads(line)["step"] <= resume_from
             ]
-        atomic_write_bytes(path, lambda handle: handle.write("".join(f"{line}\n" for line in lines).encode()))
+        atomic_write_text(path, "".join(f"{line}\n" for line in lines))
         self.handle = path.open("a", encoding="utf-8")
 
     def write(self, record: dict[str, Any]) -> None:
@@ -189,7 +190,7 @@ class Trainer:
         self.log: MetricsLog | None = None
         if self.dist.is_main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
-            atomic_write_bytes(self.out_dir / CONFIG_NAME, lambda h: h.write(json.dumps(config.to_dict(), indent=2).encode()))
+            atomic_write_text(self.out_dir / CONFIG_NAME, json.dumps(config.to_dict(), indent=2))
             self.log = MetricsLog(self.out_dir / METRICS_NAME, self.iteration if resume else None)
         self.progress = progress and self.dist.is_main
 
