@@ -101,6 +101,15 @@ def test_silu_matches_f_silu_and_is_finite_far_out():
     assert torch.isfinite(silu(torch.tensor([-1e4, 1e4]))).all()
 
 
+def test_silu_gradient_matches_f_silu_and_gradcheck():
+    x = torch.linspace(-30, 30, 301, dtype=torch.float64, requires_grad=True)
+    grad_out = torch.randn(301, dtype=torch.float64)
+    (ours,) = torch.autograd.grad(silu(x), x, grad_out)
+    (reference,) = torch.autograd.grad(F.silu(x), x, grad_out)
+    torch.testing.assert_close(ours, reference, rtol=1e-12, atol=1e-12)
+    assert torch.autograd.gradcheck(silu, (torch.randn(5, 7, dtype=torch.float64, requires_grad=True),))
+
+
 def test_swiglu_matches_its_formula_with_built_ins():
     torch.manual_seed(0)
     ffn = SwiGLU(d_model=12, d_ff=32)
@@ -174,6 +183,17 @@ def test_softmax_matches_torch(dim):
     torch.manual_seed(0)
     x = torch.randn(4, 5, 6)
     torch.testing.assert_close(softmax(x, dim), torch.softmax(x, dim))
+
+
+@pytest.mark.parametrize("dim", [0, -1])
+def test_softmax_gradient_matches_torch_and_gradcheck(dim):
+    torch.manual_seed(0)
+    x = torch.randn(4, 6, dtype=torch.float64, requires_grad=True)
+    grad_out = torch.randn(4, 6, dtype=torch.float64)
+    (ours,) = torch.autograd.grad(softmax(x, dim), x, grad_out)
+    (reference,) = torch.autograd.grad(torch.softmax(x, dim), x, grad_out)
+    torch.testing.assert_close(ours, reference, rtol=1e-12, atol=1e-12)
+    assert torch.autograd.gradcheck(lambda t: softmax(t, dim), (x,))
 
 
 def test_softmax_is_stable_for_huge_inputs():

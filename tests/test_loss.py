@@ -26,6 +26,18 @@ def test_gradient_matches_torch():
     torch.testing.assert_close(grad, expected, rtol=1e-12, atol=1e-12)
 
 
+def test_gradcheck_and_bfloat16_gradient_dtype():
+    g = torch.Generator().manual_seed(5)
+    logits = torch.randn(3, 4, 9, generator=g, dtype=torch.float64, requires_grad=True)
+    targets = torch.randint(0, 9, (3, 4), generator=g)
+    assert torch.autograd.gradcheck(lambda o: cross_entropy(o, targets), (logits,))
+    low = logits.detach().to(torch.bfloat16).requires_grad_()
+    (grad,) = torch.autograd.grad(cross_entropy(low, targets), low)
+    assert grad.dtype == torch.bfloat16
+    (expected,) = torch.autograd.grad(F.cross_entropy(logits.reshape(-1, 9), targets.reshape(-1)), logits)
+    torch.testing.assert_close(grad.double(), expected, rtol=2e-2, atol=1e-3)
+
+
 @pytest.mark.parametrize("scale", [1e4, 1e8, 1e30])
 def test_huge_logits_stay_finite_and_exact(scale):
     g = torch.Generator().manual_seed(2)

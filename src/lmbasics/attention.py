@@ -12,11 +12,13 @@ prefix), no fused flash-attention kernel (the benchmark compares against PyTorch
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from einops import rearrange
 from jaxtyping import Bool, Float, Int
 from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
 
 from lmbasics.layers import Linear, _check_positive, _checkable
 
@@ -68,13 +70,32 @@ class RotaryPositionalEmbedding(nn.Module):
         return f"theta={self.theta}, d_k={self.d_k}, max_seq_len={self.max_seq_len}"
 
 
+class _Softmax(torch.autograd.Function):
+    """Softmax with its textbook backward, ∂L/∂x = y ⊙ (g − Σ g ⊙ y), from the saved output y alone.
+
+    Autograd would differentiate the max-shift, the exp and the division one by one, keeping an
+    extra tensor of attention scores per step; this needs one temporary."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, dim: int) -> Tensor:
+        # The shift cancels in the ratio, so it needs no gradient of its own.
+        exps = (x - x.amax(dim=dim, keepdim=True)).exp_()  # in place on our own temporary
+        probs = exps.div_(exps.sum(dim=dim, keepdim=True))
+        ctx.save_for_backward(probs)
+        ctx.dim = dim
+        return probs
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
+        (probs,) = ctx.saved_tensors
+        grad_probs = grad * probs
+        return grad_probs.addcmul_(probs, grad_probs.sum(dim=ctx.dim, keepdim=True), value=-1), None
+
+
 def softmax(x: Tensor, dim: int) -> Tensor:
     """exp(x) / sum(exp(x)) along `dim`, after subtracting the maximum so that exp never overflows."""
-    # The shift cancels in the ratio, so no gradient needs to flow through it (detach saves the
-    # backward pass an argmax mask). Out of place on purpose: an in-place exp_ here gave infinite
-    # gradients under torch.compile with bf16 autocast on CUDA (torch 2.11, H100).
-    exps = (x - x.amax(dim=dim, keepdim=True).detach()).exp()
-    return exps / exps.sum(dim=dim, keepdim=True)
+    return _Softmax.apply(x, dim)
 
 
 def scaled_dot_product_attention(

@@ -5,7 +5,8 @@ swiglu_ablation). Each is a plain `nn.Module` holding `nn.Parameter`s and comput
 ops; parameter names are the handout's, so state dicts load into its reference adapters. RoPE and
 attention live in `attention.py`.
 
-What it does not do: no biases (as in most modern LLMs), no dropout, no fused kernels.
+What it does not do: no biases (as in most modern LLMs), no dropout, no fused kernels. SiLU has a
+hand-written backward pass (like softmax and the cross-entropy) to save memory traffic.
 
 Initialisation (handout §3.4.1): linear weights ~ N(0, 2 / (d_in + d_out)) and embeddings ~ N(0, 1),
 both truncated at ±3σ; RMSNorm gains start at 1.
@@ -14,10 +15,12 @@ both truncated at ±3σ; RMSNorm gains start at 1.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from jaxtyping import Float, Int
 from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
 
 
 def _check_positive(name: str, value: int) -> None:
@@ -121,9 +124,26 @@ class RMSNorm(nn.Module):
         return f"d_model={self.d_model}, eps={self.eps}"
 
 
+class _SiLU(torch.autograd.Function):
+    """x · σ(x) with the derivative σ(x) · (1 + x · (1 − σ(x))) computed in one temporary, where
+    autograd's product rule would allocate three."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor) -> Tensor:
+        sigmoid = torch.sigmoid(x)
+        ctx.save_for_backward(x, sigmoid)
+        return x * sigmoid
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, grad: Tensor) -> Tensor:
+        x, sigmoid = ctx.saved_tensors
+        return (1 - sigmoid).mul_(x).add_(1).mul_(sigmoid).mul_(grad)
+
+
 def silu(x: Tensor) -> Tensor:
     """SiLU(x) = x · σ(x) (also called Swish); σ from torch.sigmoid, which is stable for large |x|."""
-    return x * torch.sigmoid(x)
+    return _SiLU.apply(x)
 
 
 class SwiGLU(nn.Module):
