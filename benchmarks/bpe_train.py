@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import os
 import tempfile
-import time
 from pathlib import Path
 
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -24,6 +23,8 @@ from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, train
 from lmbasics import train_bpe
 from lmbasics.gpt2_bytes import unicode_to_bytes
 from lmbasics.pretokenize import GPT2_PATTERN
+
+from _timing import best_time  # benchmarks/ is on sys.path when a script runs
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = [ROOT / "data/tinystories/tinystories_train_sample.txt", ROOT / "data/owt/webtext_substitute_train.txt"]
@@ -45,15 +46,6 @@ def hf_train(path: Path, vocab_size: int) -> set[bytes]:
     table = unicode_to_bytes()
     return {bytes(table[c] for c in token) if token != EOT else EOT.encode()
             for token in tokenizer.get_vocab()}
-
-
-def best_time(func, repeats: int):
-    best, result = float("inf"), None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = func()
-        best = min(best, time.perf_counter() - start)
-    return best, result
 
 
 def main() -> None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import os
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +29,8 @@ from tokenizers import Tokenizer as HFTokenizer
 
 from lmbasics import Tokenizer
 from lmbasics.pretokenize import GPT2_PATTERN
+
+from _timing import best_time  # benchmarks/ is on sys.path when a script runs
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -64,16 +65,6 @@ def join_with_eot(parts: list[list[int]]) -> list[int]:
     return joined
 
 
-def timed(func, repeats: int = 1):
-    """Best wall time of `repeats` calls, and the result."""
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = func()
-        best = min(best, time.perf_counter() - start)
-    return best, result
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="one copy of the text for the all-cores rows")
@@ -86,10 +77,10 @@ def main() -> None:
         tik, hf = build_tiktoken(tmp), build_hf()
         ours = Tokenizer.from_files(FIXTURES / "gpt2_vocab.json", FIXTURES / "gpt2_merges.txt", [EOT])
         rows = []
-        t_tik, ref = timed(lambda: tik.encode(text, allowed_special={EOT}), repeats=3)
-        t_cold, ids = timed(lambda: ours.encode(text))  # once: afterwards the cache is warm
-        t_warm, ids_warm = timed(lambda: ours.encode(text), repeats=3)
-        t_hf, hf_ids = timed(lambda: hf.encode(text).ids)
+        t_tik, ref = best_time(lambda: tik.encode(text, allowed_special={EOT}), repeats=3)
+        t_cold, ids = best_time(lambda: ours.encode(text))  # once: afterwards the cache is warm
+        t_warm, ids_warm = best_time(lambda: ours.encode(text), repeats=3)
+        t_hf, hf_ids = best_time(lambda: hf.encode(text).ids)
         rows += [("tiktoken", "1 thread", megabytes / t_tik, ref == ref),
                  ("lmbasics, first pass (empty cache)", "1 thread", megabytes / t_cold, ids == ref),
                  ("lmbasics, steady state (warm cache)", "1 thread", megabytes / t_warm, ids_warm == ref),
@@ -102,13 +93,13 @@ def main() -> None:
         documents = (text * copies).split(EOT)
         expected = ref * copies
         fresh = Tokenizer(ours.vocab, ours.merges, [EOT])
-        t_file, _ = timed(lambda: fresh.encode_file(big, tmp / "ids.npy", workers, progress=False))
+        t_file, _ = best_time(lambda: fresh.encode_file(big, tmp / "ids.npy", workers, progress=False))
         file_ok = np.load(tmp / "ids.npy").tolist() == expected
         # tiktoken: a few large pieces (cut at <|endoftext|>), one per thread task; HF: its batch of documents.
         step = -(-len(documents) // (4 * workers))
         pieces = [EOT.join(documents[i : i + step]) for i in range(0, len(documents), step)]
-        t_tik_batch, tik_batch = timed(lambda: tik.encode_batch(pieces, num_threads=workers, allowed_special={EOT}))
-        t_hf_batch, hf_batch = timed(lambda: hf.encode_batch(documents))
+        t_tik_batch, tik_batch = best_time(lambda: tik.encode_batch(pieces, num_threads=workers, allowed_special={EOT}))
+        t_hf_batch, hf_batch = best_time(lambda: hf.encode_batch(documents))
         tik_ok = join_with_eot(tik_batch) == expected
         batch_ok = join_with_eot([e.ids for e in hf_batch]) == expected
         rows += [("tiktoken encode_batch", f"{workers} threads", big_mb / t_tik_batch, tik_ok),
