@@ -1,18 +1,50 @@
-"""Determinism for notebooks, tests and benchmarks: seeds and a fixed CPU thread count.
+"""Determinism for notebooks, tests and benchmarks: seeds, a fixed CPU thread count, pinned kernels.
 
 Floating-point reductions can change with the number of threads, so every chapter fixes both
-before computing anything it prints.
+before computing anything it prints. Which CPU kernels torch and MKL pick also changes the last bits,
+so the book runs with `PINNED_KERNELS` in the environment (the Makefile and the Jupyter kernel set
+them before torch loads); `setup_notebook` warns when they are missing. `LMBASICS_SEED_OFFSET` shifts
+every seed a chapter uses, to re-run the book as "another run" (`make robustness`).
 """
 
 from __future__ import annotations
 
 import os
 import random
+import warnings
 
 import numpy as np
 import torch
 
 DEFAULT_THREADS = 2
+SEED_OFFSET_VARIABLE = "LMBASICS_SEED_OFFSET"
+# Read by torch and MKL when they load: torch's portable (non-vectorised) ATen kernels, and MKL's
+# AVX2 code path, which gives the same bits on every x86-64 CPU with AVX2 (Intel and AMD alike).
+PINNED_KERNELS = {"ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "AVX2"}
+
+
+def seed_offset() -> int:
+    """The non-negative integer in `LMBASICS_SEED_OFFSET` (0 when unset)."""
+    raw = os.environ.get(SEED_OFFSET_VARIABLE, "").strip()
+    if not raw:
+        return 0
+    try:
+        offset = int(raw)
+    except ValueError:
+        raise ValueError(f"{SEED_OFFSET_VARIABLE} must be a non-negative integer, got {raw!r}") from None
+    if offset < 0:
+        raise ValueError(f"{SEED_OFFSET_VARIABLE} must be a non-negative integer, got {offset}")
+    return offset
+
+
+def book_seed(seed: int = 0) -> int:
+    """`seed` shifted by `seed_offset()`: every seed a chapter uses goes through this."""
+    return seed + seed_offset()
+
+
+def kernels_pinned() -> bool:
+    """Whether this process runs with `PINNED_KERNELS` (as the committed notebook outputs were made)."""
+    return all(os.environ.get(name) == value for name, value in PINNED_KERNELS.items())
 
 
 def seed_everything(seed: int = 0) -> torch.Generator:
@@ -33,8 +65,17 @@ def fix_threads(num_threads: int = DEFAULT_THREADS) -> int:
 
 
 def setup_notebook(seed: int = 0, num_threads: int = DEFAULT_THREADS) -> torch.Generator:
-    """What every chapter runs first: fixed threads, seeded RNGs, and short float printing."""
+    """What every chapter runs first: fixed threads, seeded RNGs (shifted by `LMBASICS_SEED_OFFSET`),
+    and short float printing. Warns if the kernels are not pinned, since the last digits may then
+    differ from the committed outputs."""
+    if not kernels_pinned() and seed_offset() == 0:
+        pins = " ".join(f"{name}={value}" for name, value in PINNED_KERNELS.items())
+        warnings.warn(
+            f"CPU kernels are not pinned ({pins}): floating-point outputs may differ from the committed ones "
+            "in their last digits. Start Jupyter with 'make lab', or set these before starting it.",
+            stacklevel=2,
+        )
     fix_threads(num_threads)
     np.set_printoptions(precision=4, suppress=True)
     torch.set_printoptions(precision=4, sci_mode=False)
-    return seed_everything(seed)
+    return seed_everything(book_seed(seed))
