@@ -21,8 +21,8 @@ from pathlib import Path
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 
 from lmbasics import train_bpe
-from lmbasics.gpt2_bytes import unicode_to_bytes
-from lmbasics.pretokenize import GPT2_PATTERN
+from lmbasics.tokenization.gpt2_bytes import unicode_to_bytes
+from lmbasics.tokenization.pretokenize import GPT2_PATTERN
 
 from _timing import best_time  # benchmarks/ is on sys.path when a script runs
 

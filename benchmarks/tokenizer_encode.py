@@ -28,7 +28,7 @@ from tokenizers import AddedToken, decoders, models, pre_tokenizers
 from tokenizers import Tokenizer as HFTokenizer
 
 from lmbasics import Tokenizer
-from lmbasics.pretokenize import GPT2_PATTERN
+from lmbasics.tokenization.pretokenize import GPT2_PATTERN
 
 from _timing import best_time  # benchmarks/ is on sys.path when a script runs
 

@@ -1,4 +1,4 @@
-"""Overhead of the training loop: tokens/s of `lmbasics.train.Trainer` against a bare train step.
+"""Overhead of the training loop: tokens/s of `lmbasics.training.trainer.Trainer` against a bare train step.
 
 - bare step: forward, cross-entropy, backward, gradient clipping, AdamW step, on batches sampled
   before the timer starts: the least work one optimizer step can be;
@@ -30,9 +30,9 @@ import numpy as np
 import torch
 
 from lmbasics import AdamW, TransformerLM, clip_grad_norm, cross_entropy, fix_threads, get_batch, load_train_config
-from lmbasics.plotting import read_metrics
-from lmbasics.train import Trainer
-from lmbasics.train_config import TrainConfig
+from lmbasics.book.plotting import read_metrics
+from lmbasics.training.trainer import Trainer
+from lmbasics.training.config import TrainConfig
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "tinystories_cpu.toml"
 FULL = {"overrides": [], "warmup": 10, "steps": 100, "log_interval": 10}

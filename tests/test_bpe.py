@@ -10,10 +10,10 @@ import regex
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lmbasics import pretokenize as pre
+from lmbasics.tokenization import pretokenize as pre
 from lmbasics import train_bpe
-from lmbasics.bpe import bpe_merges, build_vocab
-from lmbasics.pretokenize import (
+from lmbasics.tokenization.bpe import bpe_merges, build_vocab
+from lmbasics.tokenization.pretokenize import (
     count_pretokens,
     find_chunk_boundaries,
     iter_chunks,

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from lmbasics.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
+from lmbasics.training.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 
 
 class Tiny(torch.nn.Module):
@@ -88,7 +88,7 @@ def test_missing_truncated_and_foreign_files_give_clear_errors(tmp_path):
 WRITER = textwrap.dedent(
     """
     import sys, torch
-    from lmbasics.checkpoint import save_checkpoint
+    from lmbasics.training.checkpoint import save_checkpoint
     model = torch.nn.Linear(2048, 2048)  # ~16 MB per checkpoint, so writes take a while
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     print("ready", flush=True)
@@ -117,3 +117,22 @@ def test_a_writer_killed_mid_write_leaves_a_loadable_checkpoint(tmp_path):
         writer.wait()
     payload = read_checkpoint(path)
     assert isinstance(payload["iteration"], int)
+
+
+def test_load_model_rebuilds_the_model_in_eval_mode_without_touching_rng(tmp_path):
+    from lmbasics import AdamW, ModelConfig, TransformerLM, load_model
+
+    config = ModelConfig(vocab_size=32, context_length=8, d_model=16, num_layers=1, num_heads=2, d_ff=32)
+    torch.manual_seed(0)
+    model = TransformerLM.from_config(config)
+    save_checkpoint(model, AdamW(model.parameters()), 5, tmp_path / "checkpoint.pt")
+    state = torch.random.get_rng_state()
+    loaded = load_model(tmp_path / "checkpoint.pt")
+    assert torch.equal(torch.random.get_rng_state(), state)
+    assert not loaded.training and loaded.config == model.config
+    ids = torch.randint(0, 32, (2, 8))
+    assert torch.equal(loaded(ids), model.eval()(ids))
+
+    save_checkpoint(Tiny(), torch.optim.SGD(Tiny().parameters(), lr=0.1), 1, tmp_path / "bare.pt")
+    with pytest.raises(ValueError, match="no model config"):
+        load_model(tmp_path / "bare.pt")

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from lmbasics.train_config import load_train_config
+from lmbasics.training.config import load_train_config
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.toml"))
 

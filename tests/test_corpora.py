@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from lmbasics import Tokenizer, load_tokens, train_bpe
-from lmbasics.corpora import CORPORA, token_arrays, tokenizer_fingerprint
+from lmbasics.book.corpora import CORPORA, token_arrays, tokenizer_fingerprint
 
 DATA = Path(__file__).parent.parent / "data"
 EOT = "<|endoftext|>"

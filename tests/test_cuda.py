@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from lmbasics import TransformerLM, cross_entropy
-from lmbasics.config import ModelConfig
-from lmbasics.train import train
+from lmbasics.model.config import ModelConfig
+from lmbasics.training.trainer import train
 
 from test_train import VOCAB, metrics, tiny_config
 

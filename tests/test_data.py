@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from lmbasics.data import check_token_ids, get_batch, load_tokens
+from lmbasics.training.data import check_token_ids, get_batch, load_tokens
 
 
 def test_batches_are_consecutive_windows_with_shifted_targets():

@@ -5,7 +5,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from lmbasics.generate import generate, next_token_distribution, top_p_filter
+from lmbasics.training.generate import generate, next_token_distribution, top_p_filter
 
 
 class Bigram(torch.nn.Module):

@@ -7,7 +7,7 @@ import matplotlib
 matplotlib.use("Agg")
 import pytest  # noqa: E402
 
-from lmbasics.plotting import plot_losses, read_metrics, series  # noqa: E402
+from lmbasics.book.plotting import plot_losses, read_metrics, series  # noqa: E402
 
 RECORDS = [
     {"step": 10, "tokens_seen": 100, "wall_time_s": 1.0, "train_loss": 3.0},

@@ -13,8 +13,8 @@ from tiktoken.load import data_gym_to_mergeable_bpe_ranks
 from tiktoken_ext.openai_public import r50k_pat_str
 
 from lmbasics import Tokenizer, encode_file, load_or_train_tokenizer, train_bpe
-from lmbasics import pretokenize as pre
-from lmbasics import tokenizer as tokenizer_module
+from lmbasics.tokenization import pretokenize as pre
+from lmbasics.tokenization import tokenizer as tokenizer_module
 
 FIXTURES = Path(__file__).parent / "fixtures"
 DATA = Path(__file__).parent.parent / "data"

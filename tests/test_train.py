@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import torch
 
-from lmbasics.checkpoint import read_checkpoint
-from lmbasics.train import Trainer, train
-from lmbasics.train_config import TrainConfig
+from lmbasics.training.checkpoint import read_checkpoint
+from lmbasics.training.trainer import Trainer, train
+from lmbasics.training.config import TrainConfig
 
 VOCAB = 64
 
@@ -103,7 +103,7 @@ def test_resume_without_a_checkpoint_is_an_error(tmp_path):
 RUNNER = textwrap.dedent(
     """
     import sys
-    from lmbasics.train import main
+    from lmbasics.training.trainer import main
     sys.exit(main(sys.argv[1:]))
     """
 )
@@ -145,7 +145,7 @@ def test_two_gloo_processes_match_one_process_at_the_same_global_batch(tmp_path)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-         "-m", "lmbasics.train", "--config", str(double), "--no-progress"],
+         "-m", "lmbasics.training", "--config", str(double), "--no-progress"],
         capture_output=True, text=True, timeout=300, env=env,
     )
     assert result.returncode == 0, result.stderr[-3000:]

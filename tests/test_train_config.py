@@ -2,7 +2,7 @@
 
 import pytest
 
-from lmbasics.train_config import TrainConfig, load_train_config
+from lmbasics.training.config import TrainConfig, load_train_config
 
 EXAMPLE = """
 [model]

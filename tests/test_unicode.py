@@ -4,7 +4,7 @@ import codecs
 
 import pytest
 
-from lmbasics.unicode import describe_chars, encoded_sizes, is_valid_utf8, undecodable_sequences
+from lmbasics.book.unicode import describe_chars, encoded_sizes, is_valid_utf8, undecodable_sequences
 
 
 def test_encoded_sizes_count_bytes_per_character_class():

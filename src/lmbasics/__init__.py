@@ -1,30 +1,48 @@
 """lmbasics: the library behind the book "Language models from scratch".
 
-Each module is one topic of the CS336 assignment 1 handout; the names exported here are the
-handout's API, so `from lmbasics import X` works for every component the chapters build.
+The package follows the book's parts:
+
+- `lmbasics.tokenization`: Unicode bytes to token ids (chapters 2 and 3);
+- `lmbasics.model`: the Transformer LM and its resource accounting (chapters 4 and 5);
+- `lmbasics.training`: loss, optimizers, data, checkpoints, the training loop and decoding (chapters 6 to 10);
+- `lmbasics.book`: what only the chapters need (chapter 1's Unicode helpers, display, plotting, the
+  book's corpora and tokenizers, notebook set-up).
+
+The names exported here are the handout's API plus what the chapters use, so `from lmbasics import X`
+works for every component the book builds; the notebooks import from this one surface.
 """
 
-from lmbasics.config import PRESETS, ModelConfig
-from lmbasics.display import token_view
-from lmbasics.reproducibility import fix_threads, seed_everything, setup_notebook
-
-# --- tokenization (bpe, tokenizer) ---
-from lmbasics.bpe import train_bpe
-from lmbasics.tokenizer import Tokenizer, book_tokenizer, encode_file, load_or_train_tokenizer
-
-# --- model (layers, model) ---
-from lmbasics.attention import (
-    MultiHeadSelfAttention,
-    RotaryPositionalEmbedding,
-    causal_mask,
-    scaled_dot_product_attention,
-    softmax,
+# --- the book's plumbing (book) ---
+from lmbasics.book.corpora import CORPORA, token_arrays
+from lmbasics.book.display import token_view
+from lmbasics.book.notebook import (
+    PINNED_KERNELS,
+    book_seed,
+    fix_threads,
+    kernels_pinned,
+    seed_everything,
+    seed_offset,
+    setup_notebook,
 )
-from lmbasics.layers import Embedding, Linear, RMSNorm, SiLUFFN, SwiGLU, silu
-from lmbasics.model import TransformerBlock, TransformerLM
+from lmbasics.book.plotting import plot_losses, read_metrics
+from lmbasics.book.unicode import describe_chars, encoded_sizes, undecodable_sequences
 
-# --- training math (loss, optim, accounting) ---
-from lmbasics.accounting import (
+# --- tokenization ---
+from lmbasics.tokenization.bpe import bpe_merges, train_bpe
+from lmbasics.tokenization.pretokenize import (
+    GPT2_PATTERN,
+    count_pretokens,
+    pretokenize,
+    pretokenize_without_specials,
+    special_token_regex,
+)
+from lmbasics.tokenization.tokenizer import Tokenizer, book_tokenizer, encode_file, load_or_train_tokenizer
+
+# --- model ---
+from lmbasics.model.accounting import (
+    ADAMW_FLOPS_PER_PARAMETER,
+    GB,
+    GiB,
     activation_count,
     adamw_memory,
     count_parameters,
@@ -33,13 +51,24 @@ from lmbasics.accounting import (
     training_step_flops,
     training_time_seconds,
 )
-from lmbasics.loss import cross_entropy
-from lmbasics.optim import SGD, AdamW, clip_grad_norm, cosine_lr_schedule
+from lmbasics.model.attention import (
+    MultiHeadSelfAttention,
+    RotaryPositionalEmbedding,
+    causal_mask,
+    scaled_dot_product_attention,
+    softmax,
+)
+from lmbasics.model.config import PRESETS, ModelConfig
+from lmbasics.model.layers import Embedding, Linear, RMSNorm, SiLUFFN, SwiGLU, silu
+from lmbasics.model.lm import TransformerBlock, TransformerLM
 
-# --- training (data, checkpoint, generate, train) ---
-from lmbasics.checkpoint import load_checkpoint, save_checkpoint
-from lmbasics.data import get_batch, load_tokens
-from lmbasics.generate import generate
-from lmbasics.train_config import TrainConfig, load_train_config
+# --- training ---
+from lmbasics.training.checkpoint import load_checkpoint, load_model, read_checkpoint, save_checkpoint
+from lmbasics.training.config import TrainConfig, load_train_config
+from lmbasics.training.data import get_batch, load_tokens
+from lmbasics.training.generate import generate, next_token_distribution
+from lmbasics.training.loss import cross_entropy
+from lmbasics.training.optim import SGD, AdamW, clip_grad_norm, cosine_lr_schedule
+from lmbasics.training.trainer import train
 
 __version__ = "0.1.0"

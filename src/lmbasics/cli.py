@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from lmbasics.tokenizer import MERGES_FILE, VOCAB_FILE, Tokenizer
+from lmbasics.tokenization.tokenizer import MERGES_FILE, VOCAB_FILE, Tokenizer
 
 
 class CommandError(Exception):
@@ -81,7 +81,7 @@ def add_train_bpe(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_train_bpe(args: argparse.Namespace) -> int:
-    from lmbasics.bpe import train_bpe
+    from lmbasics.tokenization.bpe import train_bpe
 
     source = _input_file(args.input)
     minimum = 256 + len(set(args.special_token))
@@ -149,7 +149,7 @@ def run_encode(args: argparse.Namespace) -> int:
 
 
 def add_train(subparsers: argparse._SubParsersAction) -> None:
-    from lmbasics.train_config import add_train_arguments
+    from lmbasics.training.config import add_train_arguments
 
     p = subparsers.add_parser("train", help="train a Transformer LM from a TOML config (see configs/)")
     add_train_arguments(p)
@@ -157,7 +157,7 @@ def add_train(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from lmbasics.train import run_from_args
+    from lmbasics.training.trainer import run_from_args
 
     run_from_args(args)  # Ctrl-C saves a checkpoint and ends the run normally
     return 0
@@ -183,26 +183,19 @@ def add_generate(subparsers: argparse._SubParsersAction) -> None:
 def run_generate(args: argparse.Namespace) -> int:
     import torch
 
-    from lmbasics.checkpoint import load_checkpoint, read_checkpoint
-    from lmbasics.config import ModelConfig
-    from lmbasics.generate import generate
-    from lmbasics.model import TransformerLM
-    from lmbasics.train import resolve_device
+    from lmbasics.training.checkpoint import load_model
+    from lmbasics.training.generate import generate
+    from lmbasics.training.trainer import resolve_device
 
     directory = Path(args.tokenizer)
     if not (directory / VOCAB_FILE).is_file():
         raise CommandError(f"no tokenizer in {directory}: expected {VOCAB_FILE} and {MERGES_FILE} there")
     tokenizer = Tokenizer.load(directory)
-    payload = read_checkpoint(args.checkpoint)
-    if payload["model_config"] is None:
-        raise CommandError(f"{args.checkpoint} holds no model config; it was not written by `lmbasics train`")
-    config = ModelConfig.from_dict(payload["model_config"])
-    if tokenizer.vocab_size > config.vocab_size:
-        raise CommandError(f"the tokenizer in {directory} has {tokenizer.vocab_size:,} tokens but the model only "
-                           f"{config.vocab_size:,}: wrong tokenizer for this checkpoint?")
     device = resolve_device(args.device)
-    model = TransformerLM.from_config(config, device=device)
-    load_checkpoint(args.checkpoint, model, restore_rng=False)
+    model = load_model(args.checkpoint, device=device)
+    if tokenizer.vocab_size > model.config.vocab_size:
+        raise CommandError(f"the tokenizer in {directory} has {tokenizer.vocab_size:,} tokens but the model only "
+                           f"{model.config.vocab_size:,}: wrong tokenizer for this checkpoint?")
     end = tokenizer.encode(args.end_token) if args.end_token else []
     eos_id = end[0] if len(end) == 1 else None
     generator = torch.Generator(device=device).manual_seed(args.seed)

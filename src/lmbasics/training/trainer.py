@@ -1,7 +1,7 @@
 """The training loop (handout §5.3): AdamW, cosine schedule, clipping, evaluation, logs, checkpoints.
 
 Run it as `lmbasics train --config configs/NAME.toml [--set section.key=value ...] [--resume]`, or
-under torchrun for several processes: `torchrun --nproc_per_node N -m lmbasics.train --config ...`.
+under torchrun for several processes: `torchrun --nproc_per_node N -m lmbasics.training --config ...`.
 
 A run directory (`run.out_dir`) holds `config.json`, `metrics.jsonl` (one JSON object per logged
 step) and `checkpoint.pt`. Ctrl-C saves a checkpoint before exiting, and `--resume` continues from
@@ -33,12 +33,12 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from lmbasics.atomic import atomic_write_text
-from lmbasics.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
-from lmbasics.data import load_tokens, sample_starts, windows_at
-from lmbasics.loss import cross_entropy
-from lmbasics.model import TransformerLM
-from lmbasics.optim import AdamW, clip_grad_norm, cosine_lr_schedule
-from lmbasics.train_config import TrainConfig, add_train_arguments, load_train_config
+from lmbasics.training.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
+from lmbasics.training.data import load_tokens, sample_starts, windows_at
+from lmbasics.training.loss import cross_entropy
+from lmbasics.model.lm import TransformerLM
+from lmbasics.training.optim import AdamW, clip_grad_norm, cosine_lr_schedule
+from lmbasics.training.config import TrainConfig, add_train_arguments, load_train_config
 
 CHECKPOINT_NAME = "checkpoint.pt"
 METRICS_NAME = "metrics.jsonl"
@@ -365,7 +365,7 @@ def run_from_args(args: argparse.Namespace) -> RunResult:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lmbasics.train", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m lmbasics.training", description=__doc__.split("\n")[0])
     add_train_arguments(parser)
     run_from_args(parser.parse_args(argv))
     return 0

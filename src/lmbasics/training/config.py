@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lmbasics.config import ModelConfig
+from lmbasics.model.config import ModelConfig
 
 
 @dataclass(frozen=True)
@@ -165,7 +165,7 @@ def load_train_config(path: str | Path, overrides: list[str] | None = None) -> T
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
-    """The `train` command's arguments (shared by `lmbasics train` and `python -m lmbasics.train`)."""
+    """The `train` command's arguments (shared by `lmbasics train` and `python -m lmbasics.training.trainer`)."""
     parser.add_argument("--config", required=True, help="TOML training config (see configs/)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override one config value, e.g. --set run.max_iters=200 (repeatable)")

@@ -28,10 +28,10 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from lmbasics import gpt2_bytes
+from lmbasics.tokenization import gpt2_bytes
 from lmbasics.atomic import atomic_file, atomic_write_text
-from lmbasics.bpe import train_bpe
-from lmbasics.pretokenize import (
+from lmbasics.tokenization.bpe import train_bpe
+from lmbasics.tokenization.pretokenize import (
     chunk_size_for,
     find_chunk_boundaries,
     iter_chunks,

@@ -4,7 +4,7 @@ Closed-form counts from a `ModelConfig` (handout problems transformer_accounting
 adamwAccounting), cheap enough to evaluate for models that would never fit on this machine. Every
 count follows the architecture the config describes, including its switches: SwiGLU (w1, w2, w3)
 or SiLU (w1, w2) feed-forward, RMSNorm pre/post/none (post-norm has no final norm, as in
-`lmbasics.model`), and RoPE or NoPE (RoPE has no parameters and no matrix multiplies, so the
+`lmbasics.model.lm`), and RoPE or NoPE (RoPE has no parameters and no matrix multiplies, so the
 switch changes no count here).
 
 - Parameters: all trainable tensors; "non-embedding" leaves out the token embedding only (the LM
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from lmbasics.config import ModelConfig
+from lmbasics.model.config import ModelConfig
 
 GB = 10**9  # the unit of GPU memory on datasheets ("80 GB")
 GiB = 2**30  # what most tools print as "GB"; 80 GB = 74.5 GiB

@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 
 from lmbasics.atomic import atomic_write_text
-from lmbasics.tokenizer import Tokenizer, encode_file
+from lmbasics.tokenization.tokenizer import Tokenizer, encode_file
 
 # corpus -> split -> text file under data/ (see each folder's PROVENANCE.md).
 CORPORA: dict[str, dict[str, str]] = {

@@ -21,9 +21,9 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor, nn
 
-from lmbasics.attention import MultiHeadSelfAttention
-from lmbasics.config import FeedForwardKind, ModelConfig, NormPlacement
-from lmbasics.layers import Embedding, Linear, RMSNorm, SiLUFFN, SwiGLU
+from lmbasics.model.attention import MultiHeadSelfAttention
+from lmbasics.model.config import FeedForwardKind, ModelConfig, NormPlacement
+from lmbasics.model.layers import Embedding, Linear, RMSNorm, SiLUFFN, SwiGLU
 
 
 class TransformerBlock(nn.Module):

@@ -19,6 +19,8 @@ import numpy as np
 import torch
 
 from lmbasics.atomic import atomic_file
+from lmbasics.model.config import ModelConfig
+from lmbasics.model.lm import TransformerLM
 
 FORMAT_VERSION = 1
 
@@ -109,4 +111,19 @@ def load_checkpoint(
     if restore_rng:
         set_rng_states(payload["rng"])
     return payload["iteration"]
+
+
+def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> TransformerLM:
+    """The model saved in a checkpoint written by `lmbasics train`, rebuilt from its config, in eval mode.
+
+    Only the weights are read: no optimizer, and the caller's random-number states are left as they were."""
+    payload = read_checkpoint(path)
+    if payload.get("model_config") is None:
+        raise ValueError(f"{path} holds no model config; it was not written by `lmbasics train`")
+    device = torch.device(device)
+    # The random initialisation is overwritten at once: keep it from consuming the caller's RNG streams.
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        model = TransformerLM.from_config(ModelConfig.from_dict(payload["model_config"]), device=device)
+    _unwrap(model).load_state_dict(payload["model"])
+    return model.eval()
 

@@ -30,8 +30,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from lmbasics.gpt2_bytes import bytes_to_unicode
-from lmbasics.pretokenize import count_pretokens, special_token_regex
+from lmbasics.tokenization.gpt2_bytes import bytes_to_unicode
+from lmbasics.tokenization.pretokenize import count_pretokens, special_token_regex
 
 # Pair (a, b) of token ids is stored as the int a << _SHIFT | b (faster to hash than a tuple).
 _SHIFT = 32

@@ -20,7 +20,7 @@ from jaxtyping import Bool, Float, Int
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
-from lmbasics.layers import Linear, _check_positive, _checkable
+from lmbasics.model.layers import Linear, _check_positive, _checkable
 
 
 class RotaryPositionalEmbedding(nn.Module):
