@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
+from lmbasics.checks import check_positive
 from lmbasics.model.config import ModelConfig
 
 GB = 10**9  # the unit of GPU memory on datasheets ("80 GB")
@@ -106,16 +107,10 @@ class TrainingStepFlops(_Breakdown):
     optimizer: int
 
 
-def _check_positive(**values: int) -> None:
-    for name, value in values.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
-
-
 def _context(config: ModelConfig, context_length: int | None) -> int:
     """The sequence length to account for: `context_length` if given, else the config's."""
     length = config.context_length if context_length is None else context_length
-    _check_positive(context_length=length)
+    check_positive(context_length=length)
     return length
 
 
@@ -145,7 +140,7 @@ def count_parameters(config: ModelConfig) -> ParameterCount:
 def forward_flops(config: ModelConfig, *, context_length: int | None = None, batch_size: int = 1) -> ForwardFlops:
     """Matrix-multiply FLOPs of a forward pass over `batch_size` sequences of `context_length`
     tokens (default: the config's context length)."""
-    _check_positive(batch_size=batch_size)
+    check_positive(batch_size=batch_size)
     seq = _context(config, context_length)
     tokens = batch_size * seq
     d, layers = config.d_model, config.num_layers
@@ -167,7 +162,7 @@ def activation_count(config: ModelConfig, batch_size: int, *, context_length: in
     and the cross-entropy on the logits. That FFN list is the SiLU one; for SwiGLU we also count
     its extra W3 product and the elementwise gate (two more B·T·d_ff per layer).
     """
-    _check_positive(batch_size=batch_size)
+    check_positive(batch_size=batch_size)
     seq = _context(config, context_length)
     tokens = batch_size * seq
     d, layers, heads = config.d_model, config.num_layers, config.num_heads
@@ -189,7 +184,7 @@ def adamw_memory(
     config: ModelConfig, batch_size: int, *, context_length: int | None = None, bytes_per_value: int = 4
 ) -> TrainingMemory:
     """Peak bytes of an AdamW step with every tensor in one dtype (float32: 4 bytes per value)."""
-    _check_positive(bytes_per_value=bytes_per_value)
+    check_positive(bytes_per_value=bytes_per_value)
     params = count_parameters(config).total
     return TrainingMemory(
         parameters=params * bytes_per_value,
@@ -207,7 +202,7 @@ def max_batch_size(
     Memory is a·batch_size + b: b (parameters, gradients, optimizer state) does not depend on the
     batch and every activation is proportional to it.
     """
-    _check_positive(memory_bytes=memory_bytes)
+    check_positive(memory_bytes=memory_bytes)
     fixed = adamw_memory(config, 1, context_length=context_length, bytes_per_value=bytes_per_value)
     per_sequence = fixed.activations
     free = memory_bytes - (fixed.total - per_sequence)
@@ -236,7 +231,7 @@ def training_time_seconds(
     context_length: int | None = None,
 ) -> float:
     """Wall-clock seconds for `steps` AdamW steps on hardware delivering `mfu` × its peak FLOP/s."""
-    _check_positive(steps=steps)
+    check_positive(steps=steps)
     if not peak_flops_per_second > 0:
         raise ValueError(f"peak_flops_per_second must be > 0, got {peak_flops_per_second!r}")
     if not 0 < mfu <= 1:

@@ -20,7 +20,8 @@ from jaxtyping import Bool, Float, Int
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
-from lmbasics.model.layers import Linear, _check_positive, _checkable
+from lmbasics.checks import check_positive, checkable
+from lmbasics.model.layers import Linear
 
 
 class RotaryPositionalEmbedding(nn.Module):
@@ -34,8 +35,8 @@ class RotaryPositionalEmbedding(nn.Module):
         self, theta: float, d_k: int, max_seq_len: int, device: torch.device | str | None = None
     ) -> None:
         super().__init__()
-        _check_positive("d_k", d_k)
-        _check_positive("max_seq_len", max_seq_len)
+        check_positive(d_k=d_k)
+        check_positive(max_seq_len=max_seq_len)
         if d_k % 2 != 0:
             raise ValueError(f"RoPE rotates pairs of dimensions, so d_k must be even, got {d_k}")
         if not theta > 0:
@@ -55,7 +56,7 @@ class RotaryPositionalEmbedding(nn.Module):
     ) -> Float[Tensor, "... seq d_k"]:
         if x.shape[-1] != self.d_k:
             raise ValueError(f"RoPE was built for d_k={self.d_k}, got an input whose last dimension is {x.shape[-1]}")
-        if _checkable(token_positions) and token_positions.numel() > 0:
+        if checkable(token_positions) and token_positions.numel() > 0:
             low, high = int(token_positions.min()), int(token_positions.max())
             if low < 0 or high >= self.max_seq_len:
                 raise IndexError(f"token positions must lie in [0, {self.max_seq_len}), got [{low}, {high}]")

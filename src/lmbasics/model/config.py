@@ -10,10 +10,14 @@ What it does not do: it holds no optimizer or training settings (those live with
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Any, Literal
+from typing import Any, Literal, get_args
+
+from lmbasics.checks import check_choice, check_positive
 
 NormPlacement = Literal["pre", "post", "none"]
 FeedForwardKind = Literal["swiglu", "silu"]
+NORM_PLACEMENTS: tuple[str, ...] = get_args(NormPlacement)
+FEED_FORWARD_KINDS: tuple[str, ...] = get_args(FeedForwardKind)
 
 
 @dataclass(frozen=True)
@@ -39,10 +43,8 @@ class ModelConfig:
     ffn: FeedForwardKind = "swiglu"
 
     def __post_init__(self) -> None:
-        for name in ("vocab_size", "context_length", "d_model", "num_layers", "num_heads", "d_ff"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise ValueError(f"ModelConfig.{name} must be a positive integer, got {value!r}")
+        names = ("vocab_size", "context_length", "d_model", "num_layers", "num_heads", "d_ff")
+        check_positive(**{f"ModelConfig.{name}": getattr(self, name) for name in names})
         if self.d_model % self.num_heads != 0:
             raise ValueError(
                 f"ModelConfig.d_model ({self.d_model}) must be divisible by num_heads ({self.num_heads})"
@@ -52,10 +54,8 @@ class ModelConfig:
                 raise ValueError(f"ModelConfig.rope_theta must be positive or None, got {self.rope_theta!r}")
             if self.d_head % 2 != 0:
                 raise ValueError(f"RoPE needs an even head dimension, got d_model/num_heads = {self.d_head}")
-        if self.norm not in ("pre", "post", "none"):
-            raise ValueError(f"ModelConfig.norm must be 'pre', 'post' or 'none', got {self.norm!r}")
-        if self.ffn not in ("swiglu", "silu"):
-            raise ValueError(f"ModelConfig.ffn must be 'swiglu' or 'silu', got {self.ffn!r}")
+        check_choice("ModelConfig.norm", self.norm, NORM_PLACEMENTS)
+        check_choice("ModelConfig.ffn", self.ffn, FEED_FORWARD_KINDS)
 
     @property
     def d_head(self) -> int:

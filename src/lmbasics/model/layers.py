@@ -22,15 +22,7 @@ from jaxtyping import Float, Int
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
-
-def _check_positive(name: str, value: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-
-
-def _checkable(x: Tensor) -> bool:
-    """Whether data-dependent input checks may run (they cannot on the meta device or inside torch.compile)."""
-    return x.device.type != "meta" and not torch.compiler.is_compiling()
+from lmbasics.checks import check_positive, checkable
 
 
 class Linear(nn.Module):
@@ -44,8 +36,8 @@ class Linear(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        _check_positive("in_features", in_features)
-        _check_positive("out_features", out_features)
+        check_positive(in_features=in_features)
+        check_positive(out_features=out_features)
         self.in_features, self.out_features = in_features, out_features
         self.weight = nn.Parameter(torch.empty(out_features, in_features, device=device, dtype=dtype))
         std = math.sqrt(2.0 / (in_features + out_features))
@@ -70,8 +62,8 @@ class Embedding(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        _check_positive("num_embeddings", num_embeddings)
-        _check_positive("embedding_dim", embedding_dim)
+        check_positive(num_embeddings=num_embeddings)
+        check_positive(embedding_dim=embedding_dim)
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
         self.weight = nn.Parameter(torch.empty(num_embeddings, embedding_dim, device=device, dtype=dtype))
         nn.init.trunc_normal_(self.weight, mean=0.0, std=1.0, a=-3.0, b=3.0)
@@ -79,7 +71,7 @@ class Embedding(nn.Module):
     def forward(self, token_ids: Int[Tensor, "..."]) -> Float[Tensor, "... d_model"]:
         if token_ids.is_floating_point() or token_ids.is_complex() or token_ids.dtype == torch.bool:
             raise TypeError(f"token ids must be an integer tensor, got {token_ids.dtype}")
-        if _checkable(token_ids) and token_ids.numel() > 0:
+        if checkable(token_ids) and token_ids.numel() > 0:
             low, high = int(token_ids.min()), int(token_ids.max())
             if low < 0 or high >= self.num_embeddings:
                 bad = low if low < 0 else high
@@ -107,7 +99,7 @@ class RMSNorm(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        _check_positive("d_model", d_model)
+        check_positive(d_model=d_model)
         if not eps > 0:
             raise ValueError(f"eps must be positive, got {eps!r}")
         self.d_model, self.eps = d_model, eps

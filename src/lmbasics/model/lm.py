@@ -21,8 +21,9 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor, nn
 
+from lmbasics.checks import check_choice
 from lmbasics.model.attention import MultiHeadSelfAttention
-from lmbasics.model.config import FeedForwardKind, ModelConfig, NormPlacement
+from lmbasics.model.config import FEED_FORWARD_KINDS, NORM_PLACEMENTS, FeedForwardKind, ModelConfig, NormPlacement
 from lmbasics.model.layers import Embedding, Linear, RMSNorm, SiLUFFN, SwiGLU
 
 
@@ -44,10 +45,8 @@ class TransformerBlock(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        if norm not in ("pre", "post", "none"):
-            raise ValueError(f"norm must be 'pre', 'post' or 'none', got {norm!r}")
-        if ffn not in ("swiglu", "silu"):
-            raise ValueError(f"ffn must be 'swiglu' or 'silu', got {ffn!r}")
+        check_choice("norm", norm, NORM_PLACEMENTS)
+        check_choice("ffn", ffn, FEED_FORWARD_KINDS)
         self.norm = norm
         factory = {"device": device, "dtype": dtype}
         self.ln1 = RMSNorm(d_model, **factory) if norm != "none" else None

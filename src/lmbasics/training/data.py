@@ -18,6 +18,8 @@ import torch
 from jaxtyping import Int
 from torch import Tensor
 
+from lmbasics.checks import check_positive
+
 # Elements scanned at a time when validating a memory-mapped array (16 M ids = 32 MB of uint16).
 _SCAN_CHUNK = 1 << 24
 
@@ -75,8 +77,7 @@ def sample_starts(
     num_tokens: int, batch_size: int, context_length: int, rng: np.random.Generator | None = None
 ) -> npt.NDArray[np.int64]:
     """Uniformly random first positions of `batch_size` windows of `context_length + 1` tokens."""
-    if batch_size < 1 or context_length < 1:
-        raise ValueError(f"batch_size and context_length must be positive, got {batch_size} and {context_length}")
+    check_positive(batch_size=batch_size, context_length=context_length)
     if num_tokens < context_length + 1:
         raise ValueError(
             f"dataset has {num_tokens} tokens, fewer than context_length + 1 = {context_length + 1}: "
