@@ -9,13 +9,20 @@ BIN    := $(abspath $(VENV))/bin
 # Notebook kernels and the jupyter tools must come from the venv, whatever the caller's PATH says.
 export PATH := $(BIN):$(PATH)
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
+# Pinned CPU kernels (lmbasics.PINNED_KERNELS), read by torch and MKL when they load: the committed
+# notebook outputs are bit-exact on any x86-64 CPU with AVX2 under them (CONTRIBUTING.md). `?=` lets
+# scripts/robustness.py and a curious reader override them.
+export ATEN_CPU_CAPABILITY ?= default
+export MKL_CBWR ?= AVX2
 
-.PHONY: help venv book test unit lab notebooks screenshot benchmarks clean
+.PHONY: help venv book test unit lint robustness lab notebooks screenshot benchmarks clean
 
 help:
 	@echo "make book        build the HTML book into _build/html (warnings are errors)"
-	@echo "make test        unit tests and pytest --nbval over every notebook"
+	@echo "make test        lint, unit tests, pytest --nbval over every notebook, one perturbed pass"
 	@echo "make unit        unit tests only (fast)"
+	@echo "make lint        ruff check and ruff format --check"
+	@echo "make robustness  every notebook under every kernel and seed variant (asserts only)"
 	@echo "make lab         JupyterLab on the notebooks, with the venv's kernel"
 	@echo "make notebooks   re-execute every notebook and save its outputs"
 	@echo "make screenshot  render the built book in headless Chromium to screenshots/"
@@ -31,8 +38,17 @@ book: $(STAMP)
 	jupyter-book build . --builder html -W -n --keep-going
 	@echo "Book built: open _build/html/index.html"
 
-test: $(STAMP)
+# Unit tests and the committed outputs (strict nbval), then the floating-point chapters once more as
+# another run on another machine would execute them: their asserted claims must still hold.
+test: lint
 	python -m pytest --nbval --durations=15
+	python scripts/robustness.py --variants ci --chapters floating-point
+
+lint: $(STAMP)
+	bash scripts/lint.sh
+
+robustness: $(STAMP)
+	python scripts/robustness.py
 
 unit: $(STAMP)
 	python -m pytest

@@ -40,5 +40,13 @@ pip=("$venv/bin/python" -m pip --disable-pip-version-check)
 "$venv/bin/python" -c "import lmbasics, torch, nbval, jupyter_book" \
     || fail "the installed environment cannot import its core packages"
 
+# The venv's own "python3" kernel carries the pinned CPU kernels (lmbasics.PINNED_KERNELS), so that
+# JupyterLab and nbconvert reproduce the committed outputs bit for bit, however they are started.
+pins=$("$venv/bin/python" -c "import lmbasics; print(' '.join(f'--env {k} {v}' for k, v in lmbasics.PINNED_KERNELS.items()))") \
+    || fail "could not read lmbasics.PINNED_KERNELS"
+# shellcheck disable=SC2086  # $pins is a list of words on purpose
+"$venv/bin/python" -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (lmbasics)" $pins >/dev/null \
+    || fail "installing the notebook kernel spec (ipykernel install) failed"
+
 touch "$stamp"
 echo "make_venv: $venv is ready ($("$venv/bin/python" --version), torch $("$venv/bin/python" -c 'import torch; print(torch.__version__)'))"
