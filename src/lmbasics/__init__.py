@@ -24,19 +24,16 @@ from lmbasics.book.notebook import (
     seed_offset,
     setup_notebook,
 )
-from lmbasics.book.plotting import plot_losses, read_metrics
+from lmbasics.book.experiments import SEEDS, Run, SeedRange, last, margin, run_experiment, run_seeds, seed_range
+from lmbasics.book.plotting import plot_losses, plot_seed_bands, read_metrics
+from lmbasics.book.tokenizers import book_tokenizer, load_or_train_tokenizer
 from lmbasics.book.unicode import describe_chars, encoded_sizes, undecodable_sequences
 
 # --- tokenization ---
 from lmbasics.tokenization.bpe import bpe_merges, train_bpe
-from lmbasics.tokenization.pretokenize import (
-    GPT2_PATTERN,
-    count_pretokens,
-    pretokenize,
-    pretokenize_without_specials,
-    special_token_regex,
-)
-from lmbasics.tokenization.tokenizer import Tokenizer, book_tokenizer, encode_file, load_or_train_tokenizer
+from lmbasics.tokenization.files import count_pretokens, encode_file
+from lmbasics.tokenization.pretokenize import GPT2_PATTERN, pretokenize, pretokenize_without_specials, special_token_regex
+from lmbasics.tokenization.tokenizer import Tokenizer
 
 # --- model ---
 from lmbasics.model.accounting import (

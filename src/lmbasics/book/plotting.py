@@ -1,13 +1,15 @@
 """Loss curves from the JSONL metrics that `lmbasics train` writes, for the training chapters.
 
 `read_metrics` loads a run's log; `plot_losses` draws one or several runs against steps, tokens
-or wall-clock time. matplotlib is imported only when plotting.
+or wall-clock time; `plot_seed_bands` draws each setting's mean over seeds with the band from the
+lowest to the highest seed, the picture behind every comparison the chapters claim. matplotlib is
+imported only when plotting.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -59,6 +61,39 @@ def plot_losses(
     ax.set_ylabel(metric.replace("_", " "))
     if ylim is not None:
         ax.set_ylim(*ylim)
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return ax
+
+
+def plot_seed_bands(
+    settings: Mapping[str, Sequence[Any]],
+    x: XAxis = "step",
+    metric: str = "val_loss",
+    ax: Any = None,
+    title: str | None = None,
+) -> Any:
+    """Per setting, the mean of `metric` over its seeds' runs (a line) and their range (a band).
+
+    Each value of `settings` is a list of runs (metrics logs, or objects with a `.log`) of one setting.
+    With x="wall_time_s" the seeds are logged at different times; the line then uses their mean time."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4))
+    for label, runs in settings.items():
+        curves = [series(getattr(run, "log", run), x, metric) for run in runs]
+        length = min(len(ys) for _, ys in curves)
+        xs = np.mean([xs[:length] for xs, _ in curves], axis=0)
+        ys = np.array([ys[:length] for _, ys in curves])
+        (line,) = ax.plot(xs, ys.mean(axis=0), label=f"{label} ({len(runs)} seeds)",
+                          marker="o" if length < 15 else None, markersize=3)
+        ax.fill_between(xs, ys.min(axis=0), ys.max(axis=0), color=line.get_color(), alpha=0.2, linewidth=0)
+    ax.set_xlabel(_X_LABELS[x])
+    ax.set_ylabel(metric.replace("_", " "))
     if title:
         ax.set_title(title)
     ax.grid(alpha=0.3)
