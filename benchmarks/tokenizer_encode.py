@@ -27,7 +27,7 @@ from tiktoken.load import data_gym_to_mergeable_bpe_ranks
 from tokenizers import AddedToken, decoders, models, pre_tokenizers
 from tokenizers import Tokenizer as HFTokenizer
 
-from lmbasics import Tokenizer
+from lmbasics import Tokenizer, encode_file
 from lmbasics.tokenization.pretokenize import GPT2_PATTERN
 
 from _timing import best_time  # benchmarks/ is on sys.path when a script runs
@@ -93,7 +93,7 @@ def main() -> None:
         documents = (text * copies).split(EOT)
         expected = ref * copies
         fresh = Tokenizer(ours.vocab, ours.merges, [EOT])
-        t_file, _ = best_time(lambda: fresh.encode_file(big, tmp / "ids.npy", workers, progress=False))
+        t_file, _ = best_time(lambda: encode_file(fresh, big, tmp / "ids.npy", workers, progress=False))
         file_ok = np.load(tmp / "ids.npy").tolist() == expected
         # tiktoken: a few large pieces (cut at <|endoftext|>), one per thread task; HF: its batch of documents.
         step = -(-len(documents) // (4 * workers))

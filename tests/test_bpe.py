@@ -10,12 +10,11 @@ import regex
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lmbasics.tokenization import pretokenize as pre
+from lmbasics.tokenization import files
 from lmbasics import train_bpe
 from lmbasics.tokenization.bpe import bpe_merges, build_vocab
+from lmbasics.tokenization.files import count_pretokens, find_chunk_boundaries
 from lmbasics.tokenization.pretokenize import (
-    count_pretokens,
-    find_chunk_boundaries,
     iter_chunks,
     last_safe_point,
     pretokenize,
@@ -92,7 +91,7 @@ def test_reproduces_reference_merges_and_vocabulary():
 
 
 def test_many_chunks_and_workers_give_the_same_result(monkeypatch):
-    monkeypatch.setattr(pre, "MIN_CHUNK_BYTES", 4096)  # corpus.en (133 KB) becomes ~30 chunks
+    monkeypatch.setattr(files, "MIN_CHUNK_BYTES", 4096)  # corpus.en (133 KB) becomes ~30 chunks
     assert len(find_chunk_boundaries(FIXTURES / "corpus.en", 4096, [EOT])) > 20
     _, ref_merges = read_reference()
     _, merges = train_bpe(FIXTURES / "corpus.en", 500, [EOT], num_workers=2, progress=True)
@@ -210,7 +209,7 @@ def test_chunk_boundaries_fall_on_special_tokens_or_safe_newlines():
 def test_files_without_special_tokens_or_ascii_line_ends_are_still_split(tmp_path, monkeypatch):
     # Lines ending in non-ASCII letters or punctuation must still offer cuts, or an 11 GB file of them
     # would become one chunk: no parallelism and the whole file in memory.
-    monkeypatch.setattr(pre, "MIN_CHUNK_BYTES", 4096)
+    monkeypatch.setattr(files, "MIN_CHUNK_BYTES", 4096)
     path = tmp_path / "lines.txt"
     text = "这是一个句子。\nSchöne Grüße aus Köln, schön\n  indented ö \n" * 2000
     path.write_text(text, encoding="utf-8")
@@ -229,7 +228,7 @@ def test_iter_chunks_never_cuts_inside_a_special_token_on_short_buffers():
 
 
 def test_count_pretokens_matches_whole_file_counting(monkeypatch):
-    monkeypatch.setattr(pre, "MIN_CHUNK_BYTES", 8192)
+    monkeypatch.setattr(files, "MIN_CHUNK_BYTES", 8192)
     path = DATA / "owt" / "webtext_substitute_valid.txt"
     text = path.read_text(encoding="utf-8")
     expected = Counter(w for doc in text.split(EOT) for w in regex.findall(HANDOUT_PATTERN, doc))
@@ -238,9 +237,9 @@ def test_count_pretokens_matches_whole_file_counting(monkeypatch):
 
 def test_counting_streams_in_bounded_memory(tmp_path, monkeypatch):
     # 4 MB of text in 256 KB chunks: memory must follow the chunk and the distinct pre-tokens, not the file.
-    monkeypatch.setattr(pre, "MIN_CHUNK_BYTES", 1 << 18)
-    monkeypatch.setattr(pre, "MAX_CHUNK_BYTES", 1 << 18)
-    monkeypatch.setattr(pre, "COUNT_PIECE_CHARS", 1 << 16)
+    monkeypatch.setattr(files, "MIN_CHUNK_BYTES", 1 << 18)
+    monkeypatch.setattr(files, "MAX_CHUNK_BYTES", 1 << 18)
+    monkeypatch.setattr(files, "COUNT_PIECE_CHARS", 1 << 16)
     story = (FIXTURES / "tinystories_sample.txt").read_text(encoding="utf-8")
     path = tmp_path / "big.txt"
     copies = (4 << 20) // len(story.encode())

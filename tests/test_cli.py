@@ -121,7 +121,7 @@ def test_unreadable_file(tmp_path, capsys):
 def test_vocab_size_below_bytes_and_specials(tmp_path, capsys):
     status, _, err = run(capsys, "train-bpe", str(FIXTURES / "german.txt"), "--vocab-size", "256",
                          "--special-token", EOT, "--out", str(tmp_path / "t"))
-    assert_one_line_error(status, err, "--vocab-size 256", "257")
+    assert_one_line_error(status, err, "--vocab-size", "257", "got 256")
 
 
 def test_special_token_not_in_vocabulary(trained, tmp_path, capsys):

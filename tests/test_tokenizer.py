@@ -14,6 +14,8 @@ from tiktoken_ext.openai_public import r50k_pat_str
 
 from lmbasics import Tokenizer, encode_file, load_or_train_tokenizer, train_bpe
 from lmbasics.tokenization import pretokenize as pre
+from lmbasics.book import tokenizers as book_tokenizers
+from lmbasics.tokenization import files
 from lmbasics.tokenization import tokenizer as tokenizer_module
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -161,8 +163,8 @@ def test_encode_iterable_is_lazy_and_bounded(tmp_path, monkeypatch, gpt2):
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_encode_file_writes_the_ids_of_encode(tmp_path, monkeypatch, workers, gpt2, reference):
-    monkeypatch.setattr(pre, "MIN_CHUNK_BYTES", 8192)
-    monkeypatch.setattr(tokenizer_module, "FILE_CHUNK_BYTES", 8192)
+    monkeypatch.setattr(files, "MIN_CHUNK_BYTES", 8192)
+    monkeypatch.setattr(files, "FILE_CHUNK_BYTES", 8192)
     source = DATA / "owt" / "owt_real_valid_sample.txt"
     out = tmp_path / "ids.npy"
     count = encode_file(gpt2, source, out, num_workers=workers, progress=False)
@@ -178,14 +180,14 @@ def test_encode_file_uses_uint32_for_large_vocabularies(tmp_path):
     tok = Tokenizer(vocab, [(b"h", b"i")])
     source = tmp_path / "in.txt"
     source.write_text("hi there", encoding="utf-8")
-    tok.encode_file(source, tmp_path / "out.npy", num_workers=1, progress=False)
+    encode_file(tok, source, tmp_path / "out.npy", num_workers=1, progress=False)
     ids = np.load(tmp_path / "out.npy")
     assert ids.dtype == np.uint32 and ids.tolist() == tok.encode("hi there") and ids[0] == 70_000
 
 
 def test_encode_file_failure_keeps_the_previous_output(tmp_path, monkeypatch, gpt2):
-    monkeypatch.setattr(pre, "MIN_CHUNK_BYTES", 4096)
-    monkeypatch.setattr(tokenizer_module, "FILE_CHUNK_BYTES", 4096)
+    monkeypatch.setattr(files, "MIN_CHUNK_BYTES", 4096)
+    monkeypatch.setattr(files, "FILE_CHUNK_BYTES", 4096)
     source = tmp_path / "in.txt"
     source.write_bytes((FIXTURES / "corpus.en").read_bytes()[:50_000] + b"\n\xff oops")
     out = tmp_path / "out.npy"
@@ -234,7 +236,7 @@ def test_load_or_train_trains_once_then_loads(tmp_path, monkeypatch):
     first = load_or_train_tokenizer(directory, FIXTURES / "corpus.en", 300)
     assert (directory / "vocab.json").is_file() and len(first) == 300
     calls = []
-    monkeypatch.setattr(tokenizer_module, "train_bpe", lambda *a, **k: calls.append(a) or train_bpe(*a, **k))
+    monkeypatch.setattr(book_tokenizers, "train_bpe", lambda *a, **k: calls.append(a) or train_bpe(*a, **k))
     second = load_or_train_tokenizer(directory, FIXTURES / "corpus.en", 300)
     assert calls == [] and second.vocab == first.vocab and second.merges == first.merges
     third = load_or_train_tokenizer(directory, FIXTURES / "corpus.en", 310)  # other settings: retrain
@@ -258,3 +260,13 @@ def test_from_files_errors(tmp_path):
     (tmp_path / "bad.txt").write_text("a b c\n", encoding="utf-8")
     with pytest.raises(ValueError, match="line 1"):
         Tokenizer.from_files(FIXTURES / "gpt2_vocab.json", tmp_path / "bad.txt")
+
+
+def test_book_tokenizers_train_on_the_corpus_registry(monkeypatch, tmp_path):
+    calls = []
+    monkeypatch.setattr(book_tokenizers, "load_or_train_tokenizer", lambda *args: calls.append(args))
+    book_tokenizers.book_tokenizer("webtext-10k")
+    # What chapter 10 built by hand before the registry had it: the same folder, file and size.
+    assert calls == [(Path("../artifacts/tokenizers/webtext-10k"), Path("../data/owt/webtext_substitute_train.txt"), 10_000)]
+    with pytest.raises(ValueError, match="book tokenizer must be"):
+        book_tokenizers.book_tokenizer("gpt2")

@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from lmbasics.tokenization.tokenizer import MERGES_FILE, VOCAB_FILE, Tokenizer
+from lmbasics.tokenization.vocab import check_vocab_size
 
 
 class CommandError(Exception):
@@ -84,10 +85,7 @@ def run_train_bpe(args: argparse.Namespace) -> int:
     from lmbasics.tokenization.bpe import train_bpe
 
     source = _input_file(args.input)
-    minimum = 256 + len(set(args.special_token))
-    if args.vocab_size < minimum:
-        raise CommandError(f"--vocab-size {args.vocab_size} is below 256 bytes + "
-                           f"{len(set(args.special_token))} special token(s) = {minimum}")
+    check_vocab_size(args.vocab_size, args.special_token, name="--vocab-size")  # before any work
     out = Path(args.out)
     _refuse_overwrite([out / VOCAB_FILE, out / MERGES_FILE], args.force)
     start = time.perf_counter()
@@ -121,6 +119,8 @@ def add_encode(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_encode(args: argparse.Namespace) -> int:
+    from lmbasics.tokenization.files import encode_file
+
     source = _input_file(args.input)
     output = Path(args.output)
     if output.suffix != ".npy":
@@ -137,7 +137,7 @@ def run_encode(args: argparse.Namespace) -> int:
             raise CommandError(f"special token {unknown[0]!r} is not in the vocabulary of {directory}")
         tokenizer = Tokenizer(tokenizer.vocab, tokenizer.merges, args.special_token)
     start = time.perf_counter()
-    count = tokenizer.encode_file(source, output, args.workers, progress=not args.no_progress)
+    count = encode_file(tokenizer, source, output, args.workers, progress=not args.no_progress)
     seconds = time.perf_counter() - start
     size = source.stat().st_size
     print(f"encoded {_megabytes(size)} into {count:,} tokens ({size / count:.2f} bytes/token) in {seconds:.1f} s "

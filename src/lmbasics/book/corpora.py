@@ -16,9 +16,12 @@ import os
 from pathlib import Path
 
 from lmbasics.atomic import atomic_write_text
-from lmbasics.tokenization.tokenizer import Tokenizer, encode_file
+from lmbasics.checks import check_choice
+from lmbasics.tokenization.files import encode_file
+from lmbasics.tokenization.tokenizer import Tokenizer
 
-# corpus -> split -> text file under data/ (see each folder's PROVENANCE.md).
+# The book's data paths, in one place: corpus -> split -> text file under data/ (see each folder's
+# PROVENANCE.md). The book's tokenizers, the benchmarks and the CPU configs' token arrays come from these.
 CORPORA: dict[str, dict[str, str]] = {
     "tinystories": {
         "train": "tinystories/tinystories_train_sample.txt",
@@ -31,6 +34,14 @@ CORPORA: dict[str, dict[str, str]] = {
         "owt_sample": "owt/owt_real_valid_sample.txt",
     },
 }
+
+
+def corpus_path(corpus: str, split: str = "train", data_dir: str | os.PathLike = "../data") -> Path:
+    """The text file of one split of one of the book's corpora (`data_dir` defaults to the chapters' view)."""
+    check_choice("corpus", corpus, CORPORA)
+    if split not in CORPORA[corpus]:
+        raise ValueError(f"corpus {corpus!r} has no split {split!r}; choose one of {sorted(CORPORA[corpus])}")
+    return Path(data_dir) / CORPORA[corpus][split]
 
 
 def tokenizer_fingerprint(tokenizer: Tokenizer) -> str:
@@ -52,8 +63,7 @@ def token_arrays(
 ) -> dict[str, Path]:
     """Paths of `out_dir/<corpus>/<split>.npy` for every split of `corpus`, encoding those that are
     missing or stale. Defaults are relative to `notebooks/`, where the chapters run."""
-    if corpus not in CORPORA:
-        raise ValueError(f"unknown corpus {corpus!r}; choose one of {sorted(CORPORA)}")
+    check_choice("corpus", corpus, CORPORA)
     fingerprint = tokenizer_fingerprint(tokenizer)
     folder = Path(out_dir) / corpus
     paths = {}

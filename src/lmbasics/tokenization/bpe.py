@@ -31,11 +31,11 @@ from pathlib import Path
 from tqdm import tqdm
 
 from lmbasics.tokenization.gpt2_bytes import bytes_to_unicode
-from lmbasics.tokenization.pretokenize import count_pretokens, special_token_regex
-
-# Pair (a, b) of token ids is stored as the int a << _SHIFT | b (faster to hash than a tuple).
-_SHIFT = 32
-_LOW = (1 << _SHIFT) - 1
+from lmbasics.tokenization.files import count_pretokens
+from lmbasics.tokenization.pretokenize import special_token_regex
+from lmbasics.tokenization.vocab import PAIR_LOW as _LOW
+from lmbasics.tokenization.vocab import PAIR_SHIFT as _SHIFT
+from lmbasics.tokenization.vocab import check_vocab_size
 
 
 def _reverse_order_key(token: bytes) -> bytes:
@@ -204,11 +204,7 @@ def train_bpe(
     """
     special_tokens = list(dict.fromkeys(special_tokens))  # drop repeats, keep order
     special_token_regex(special_tokens)  # validates them
-    if not isinstance(vocab_size, int) or vocab_size < 256 + len(special_tokens):
-        raise ValueError(
-            f"vocab_size must be at least 256 + {len(special_tokens)} special token(s) = "
-            f"{256 + len(special_tokens)}, got {vocab_size!r}"
-        )
+    check_vocab_size(vocab_size, special_tokens)
     path = Path(input_path)
     if not path.is_file():
         raise FileNotFoundError(f"training file not found: {path}")

@@ -1,4 +1,4 @@
-"""Pre-tokenization: GPT-2's regex, special tokens split out first, and files cut into chunks.
+"""Pre-tokenization (chapter 2): GPT-2's regex, special tokens split out first, and safe points.
 
 BPE never merges across pre-token boundaries, so both training and encoding start by cutting text
 into pre-tokens with GPT-2's pattern (handout §2.4). Three things make it fast and exact:
@@ -11,25 +11,19 @@ into pre-tokens with GPT-2's pattern (handout §2.4). Three things make it fast 
   whitespace. No pre-token crosses it (no alternative of the pattern runs from
   a non-space into a space) and the pre-token ending there does not depend on what follows, so
   pre-tokenizing the two sides separately gives exactly the pre-tokens of the whole.
-- **Chunks for parallel, streaming work.** A file is cut into chunks at special tokens or safe
-  newlines; each worker process reads only its own byte range, so memory grows with the number of
-  distinct pre-tokens, not with the file.
+- **Streams cut at safe points.** `iter_chunks` regroups a stream of strings into pieces that end at
+  safe points, and `find_safe_newline` finds one in raw bytes; `files.py` cuts files there to
+  pre-tokenize or encode them in parallel.
 
-What it does not do: no merging (see `bpe.py` and `tokenizer.py`).
+What it does not do: no merging (see `bpe.py` and `tokenizer.py`), no file I/O (see `files.py`).
 """
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 import re
-from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from pathlib import Path
-from typing import TypeVar
+from collections.abc import Iterable, Iterator, Sequence
 
 import regex
-from tqdm import tqdm
 
 # The handout's pre-tokenizer (from tiktoken's GPT-2 encoding).
 GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
@@ -47,7 +41,7 @@ def _safe_before(ch: str) -> bool:
     return ch in _SAFE_BEFORE or (not ch.isascii() and not ch.isspace() and _WHITESPACE.match(ch) is None)
 
 
-def _find_safe_newline(data: bytes, start: int) -> int:
+def find_safe_newline(data: bytes, start: int) -> int:
     """Offset of the first '\n' at or after `start` that follows a non-whitespace character, or -1."""
     position = data.find(b"\n", start)
     while position != -1:
@@ -62,10 +56,6 @@ def _find_safe_newline(data: bytes, start: int) -> int:
         position = data.find(b"\n", position + 1)
     return -1
 
-# Chunk sizes for file work: big enough that per-chunk overhead vanishes, small enough to bound memory.
-MIN_CHUNK_BYTES = 1 << 20
-MAX_CHUNK_BYTES = 32 << 20
-COUNT_PIECE_CHARS = 4 << 20  # text pre-tokenized at once while counting (bounds the pre-token list)
 
 
 def pretokenize(text: str) -> list[str]:
@@ -145,145 +135,6 @@ def pretokenize_without_specials(text: str, special_re: re.Pattern[str] | None) 
         if part:
             out += pretokenize(part)
     return out
-
-
-# --- files: chunk boundaries and parallel work over chunks ---------------------------------------
-
-
-def find_chunk_boundaries(
-    path: str | os.PathLike, chunk_bytes: int, special_tokens: Sequence[str] | None = None
-) -> list[int]:
-    """Byte offsets `[0, ..., file size]` cutting the file into chunks of about `chunk_bytes`.
-
-    Each cut is the first safe place at or after a multiple of `chunk_bytes`: the start of a special
-    token, or a newline after a non-whitespace character (a safe point). Processing the chunks separately
-    therefore gives exactly the pre-tokens of the whole file. Only small windows are read.
-    """
-    specials = [t.encode("utf-8") for t in special_tokens or ()]
-    newline_cuts = not any(b"\n" in t for t in specials)  # a newline inside a special token is no cut
-    size = os.path.getsize(path)
-    boundaries = [0]
-    window = 1 << 16
-    with open(path, "rb") as f:
-        guess = chunk_bytes
-        while guess < size:
-            cut = None
-            position = guess
-            while cut is None and position < size:
-                f.seek(position)
-                data = f.read(window + max((len(t) for t in specials), default=0))
-                candidates = [i for t in specials if (i := data.find(t)) != -1]
-                if newline_cuts and (newline := _find_safe_newline(data, 1)) != -1:
-                    candidates.append(newline)
-                if candidates:
-                    cut = position + min(candidates)
-                position += window
-            if cut is None or cut >= size:
-                break
-            boundaries.append(cut)
-            guess = cut + chunk_bytes
-    boundaries.append(size)
-    return boundaries
-
-
-def chunk_size_for(size: int, num_workers: int) -> int:
-    """Chunk size giving each worker several chunks (for balance), within the min/max bounds."""
-    return max(MIN_CHUNK_BYTES, min(MAX_CHUNK_BYTES, size // max(1, 4 * num_workers) + 1))
-
-
-def read_chunk(path: str | os.PathLike, start: int, end: int) -> str:
-    """Bytes [start, end) of a file as text; invalid UTF-8 is an error naming its byte offset."""
-    with open(path, "rb") as f:
-        f.seek(start)
-        data = f.read(end - start)
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        offset = start + error.start
-        raise ValueError(
-            f"{path}: not valid UTF-8 at byte {offset:,} (byte 0x{data[error.start]:02x}); "
-            "convert the file to UTF-8 first"
-        ) from None
-
-
-def resolve_workers(num_workers: int | None) -> int:
-    """`None` means all cores; otherwise a positive count."""
-    if num_workers is None:
-        return os.cpu_count() or 1
-    if not isinstance(num_workers, int) or num_workers < 1:
-        raise ValueError(f"num_workers must be a positive integer or None, got {num_workers!r}")
-    return num_workers
-
-
-T = TypeVar("T")
-
-
-def map_chunks(
-    func: Callable[[tuple[int, int]], T],
-    boundaries: Sequence[int],
-    num_workers: int,
-    initializer: Callable[..., None] | None = None,
-    initargs: tuple = (),
-) -> Iterator[T]:
-    """`func((start, end))` for consecutive chunks, in order, in `num_workers` processes.
-
-    Processes are forked where the platform allows (workers inherit the imported modules instead of
-    re-importing torch), and only when there is more than one chunk to share.
-    """
-    spans = list(zip(boundaries[:-1], boundaries[1:]))
-    if num_workers == 1 or len(spans) < 2:
-        if initializer is not None:
-            initializer(*initargs)
-        yield from map(func, spans)
-        return
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
-    context = multiprocessing.get_context(method)
-    with context.Pool(min(num_workers, len(spans)), initializer=initializer, initargs=initargs) as pool:
-        yield from pool.imap(func, spans)
-
-
-_count_job: tuple[str, re.Pattern[str] | None, int] | None = None
-
-
-def _init_count_job(path: str, special_tokens: Sequence[str] | None) -> None:
-    global _count_job
-    longest = max((len(t) for t in special_tokens or ()), default=0)
-    _count_job = (path, special_token_regex(special_tokens), longest)
-
-
-def _count_chunk(span: tuple[int, int]) -> tuple[Counter[str], int]:
-    assert _count_job is not None
-    path, special_re, longest = _count_job
-    text = read_chunk(path, *span)
-    counts: Counter[str] = Counter()
-    # Count a few MB of pre-tokens at a time, so the list of pre-tokens never holds a whole chunk.
-    for piece in iter_chunks(text.splitlines(keepends=True), COUNT_PIECE_CHARS, special_re, longest):
-        counts.update(pretokenize_without_specials(piece, special_re))
-    return counts, span[1] - span[0]
-
-
-def count_pretokens(
-    input_path: str | os.PathLike,
-    special_tokens: Sequence[str] | None = None,
-    *,
-    num_workers: int | None = None,
-    progress: bool = True,
-) -> Counter[str]:
-    """How often each pre-token occurs in a file, special tokens split out (parallel, streaming)."""
-    path = Path(input_path)
-    workers = resolve_workers(num_workers)
-    size = path.stat().st_size
-    boundaries = find_chunk_boundaries(path, chunk_size_for(size, workers), special_tokens)
-    counts: Counter[str] = Counter()
-    with tqdm(total=size, unit="B", unit_scale=True, desc="pre-tokenize", disable=not progress) as bar:
-        results = map_chunks(_count_chunk, boundaries, workers, _init_count_job, (str(path), special_tokens))
-        for chunk_counts, nbytes in results:
-            if counts:
-                counts.update(chunk_counts)
-            else:
-                counts = chunk_counts
-            bar.update(nbytes)
-    return counts
 
 
 def iter_chunks(

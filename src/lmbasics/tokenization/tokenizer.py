@@ -11,8 +11,8 @@ fast in pure Python:
   a dict.
 
 `encode_iterable` regroups a stream into pieces that end at safe points (see `pretokenize.py`), so
-it yields exactly `encode("".join(stream))` in constant memory. `encode_file` does the same for a
-file in parallel and writes a `.npy` array.
+it yields exactly `encode("".join(stream))` in constant memory; `files.encode_file` encodes a whole
+file in parallel into a `.npy` array.
 
 What it does not do: no training (see `bpe.py`), no padding or truncation.
 """
@@ -25,30 +25,20 @@ from collections.abc import Iterable, Iterator, Sequence
 from itertools import chain
 from pathlib import Path
 
-import numpy as np
-from tqdm import tqdm
-
+from lmbasics.atomic import atomic_write_text
 from lmbasics.tokenization import gpt2_bytes
-from lmbasics.atomic import atomic_file, atomic_write_text
-from lmbasics.tokenization.bpe import train_bpe
 from lmbasics.tokenization.pretokenize import (
-    chunk_size_for,
-    find_chunk_boundaries,
     iter_chunks,
-    map_chunks,
     pretokenize,
-    read_chunk,
-    resolve_workers,
     special_token_regex,
     split_on_special_tokens,
 )
+from lmbasics.tokenization.vocab import PAIR_LOW as _LOW
+from lmbasics.tokenization.vocab import PAIR_SHIFT as _SHIFT
 
-_SHIFT = 32  # a pair of ids (a, b) is the int a << _SHIFT | b
-_LOW = (1 << _SHIFT) - 1
 _NO_MERGE = 1 << 62  # larger than any packed (rank, id)
 CACHE_LIMIT = 1 << 20  # distinct pre-tokens kept; the cache is emptied when it grows past this
 STREAM_PIECE_CHARS = 1 << 20  # text encoded at a time by encode_iterable
-FILE_CHUNK_BYTES = 4 << 20  # at most this much text per encode_file task (bounds worker memory)
 
 VOCAB_FILE, MERGES_FILE, SPECIALS_FILE, READABLE_FILE = "vocab.json", "merges.txt", "special_tokens.json", "vocab.txt"
 
@@ -209,17 +199,6 @@ class Tokenizer:
         for piece in iter_chunks(iterable, STREAM_PIECE_CHARS, self._special_re, self._longest_special):
             yield from self.encode(piece)
 
-    def encode_file(
-        self,
-        input_path: str | os.PathLike,
-        output_path: str | os.PathLike,
-        num_workers: int | None = None,
-        *,
-        progress: bool = True,
-    ) -> int:
-        """Encode a UTF-8 text file to a 1-D `.npy` of ids; see `encode_file`. Returns the token count."""
-        return encode_file(self, input_path, output_path, num_workers, progress=progress)
-
     # --- decoding ------------------------------------------------------------------------------------
 
     def decode(self, ids: Iterable[int]) -> str:
@@ -234,10 +213,6 @@ class Tokenizer:
             raise ValueError(f"token id {bad!r} is not in the vocabulary (size {len(self.vocab)})") from None
         return raw.decode("utf-8", errors="replace")
 
-    def id_to_token(self, idx: int) -> bytes:
-        """The bytes of one token id."""
-        return self.vocab[idx]
-
     @property
     def vocab_size(self) -> int:
         """One more than the largest id: the number of rows a model's embedding needs."""
@@ -250,128 +225,3 @@ class Tokenizer:
         return f"Tokenizer(vocab_size={len(self.vocab)}, merges={len(self.merges)}, special_tokens={self.special_tokens})"
 
 
-# --- whole files -----------------------------------------------------------------------------------
-
-_file_job: tuple[Tokenizer, str, np.dtype] | None = None
-
-
-def _init_file_job(tokenizer: Tokenizer, path: str, dtype: np.dtype) -> None:
-    global _file_job
-    _file_job = (tokenizer, path, dtype)
-
-
-def _encode_chunk(span: tuple[int, int]) -> tuple[bytes, int]:
-    assert _file_job is not None
-    tokenizer, path, dtype = _file_job
-    ids = tokenizer.encode(read_chunk(path, *span))
-    return np.array(ids, dtype=dtype).tobytes(), span[1] - span[0]
-
-
-def token_dtype(vocab_size: int) -> np.dtype:
-    """uint16 when every id fits (vocabularies up to 65,536), else uint32."""
-    return np.dtype(np.uint16) if vocab_size <= 1 << 16 else np.dtype(np.uint32)
-
-
-def encode_file(
-    tokenizer: Tokenizer,
-    input_path: str | os.PathLike,
-    output_path: str | os.PathLike,
-    num_workers: int | None = None,
-    *,
-    progress: bool = True,
-) -> int:
-    """Encode a UTF-8 text file into a 1-D `.npy` array of token ids, in parallel; returns the token count.
-
-    The array is uint16 when the vocabulary fits (uint32 otherwise). Chunks are cut at special tokens
-    or safe newlines, so the ids equal `tokenizer.encode(whole text)`. They are streamed into a
-    temporary file beside `output_path` that is renamed into place only when complete.
-    """
-    path, output = Path(input_path), Path(output_path)
-    if not path.is_file():
-        raise FileNotFoundError(f"input file not found: {path}")
-    size = path.stat().st_size
-    if size == 0:
-        raise ValueError(f"input file is empty: {path}")
-    if output.exists() and output.resolve() == path.resolve():
-        raise ValueError(f"output {output} would overwrite the input file")
-    workers = resolve_workers(num_workers)
-    dtype = token_dtype(tokenizer.vocab_size)
-    chunk = min(FILE_CHUNK_BYTES, chunk_size_for(size, workers))
-    boundaries = find_chunk_boundaries(path, chunk, tokenizer.special_tokens)
-
-    with atomic_file(output) as f:
-        # numpy pads the header so that the length can be rewritten in place once known.
-        header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": (0,)}
-        np.lib.format.write_array_header_1_0(f, header)
-        data_start = f.tell()
-        count = 0
-        with tqdm(total=size, unit="B", unit_scale=True, desc="encode", disable=not progress) as bar:
-            jobs = map_chunks(_encode_chunk, boundaries, workers, _init_file_job, (tokenizer, str(path), dtype))
-            for data, nbytes in jobs:
-                f.write(data)
-                count += len(data) // dtype.itemsize
-                bar.update(nbytes)
-        f.seek(0)
-        np.lib.format.write_array_header_1_0(f, {**header, "shape": (count,)})
-        if f.tell() != data_start:
-            raise RuntimeError("numpy header changed length; cannot finish the .npy in place")
-    return count
-
-
-# --- the book's tokenizers -------------------------------------------------------------------------
-
-TRAINING_FILE = "training.json"
-
-BOOK_TOKENIZERS: dict[str, tuple[str, int]] = {
-    # name: (training text under data/, vocab_size); special token <|endoftext|> for both.
-    "tinystories-10k": ("tinystories/tinystories_train_sample.txt", 10_000),
-    "webtext-32k": ("owt/webtext_substitute_train.txt", 32_000),
-}
-
-
-# Version of train_bpe's id layout; a saved tokenizer from another layout is retrained.
-# 2: the 256 single bytes in GPT-2's order.
-VOCAB_LAYOUT = 2
-
-
-def load_or_train_tokenizer(
-    directory: str | os.PathLike,
-    input_path: str | os.PathLike,
-    vocab_size: int,
-    special_tokens: Sequence[str] = ("<|endoftext|>",),
-    *,
-    num_workers: int | None = None,
-    progress: bool = False,
-) -> Tokenizer:
-    """The tokenizer saved in `directory` if it was trained with these settings, else train and save it.
-
-    Training is deterministic, so a missing folder is regenerated identically. `training.json` records
-    the settings (training file name and size, vocab_size, special tokens) to detect a stale folder.
-    """
-    directory, input_path = Path(directory), Path(input_path)
-    if not input_path.is_file():
-        raise FileNotFoundError(f"training file not found: {input_path}")
-    settings = {
-        "vocab_layout": VOCAB_LAYOUT,
-        "input_file": input_path.name,
-        "input_bytes": input_path.stat().st_size,
-        "vocab_size": vocab_size,
-        "special_tokens": list(special_tokens),
-    }
-    record = directory / TRAINING_FILE
-    if record.is_file() and json.loads(record.read_text(encoding="utf-8")) == settings:
-        return Tokenizer.load(directory)
-    vocab, merges = train_bpe(input_path, vocab_size, special_tokens, num_workers=num_workers, progress=progress)
-    tokenizer = Tokenizer(vocab, merges, special_tokens)
-    tokenizer.save(directory)
-    atomic_write_text(record, json.dumps(settings, indent=1) + "\n")
-    return tokenizer
-
-
-def book_tokenizer(name: str, data_dir: str | os.PathLike = "../data", artifacts_dir: str | os.PathLike = "../artifacts") -> Tokenizer:
-    """One of the book's tokenizers (`BOOK_TOKENIZERS`), loaded from `artifacts_dir/tokenizers/<name>/`
-    or trained there first. Defaults are relative to `notebooks/`, where the chapters run."""
-    if name not in BOOK_TOKENIZERS:
-        raise ValueError(f"unknown book tokenizer {name!r}; choose one of {sorted(BOOK_TOKENIZERS)}")
-    relative_path, vocab_size = BOOK_TOKENIZERS[name]
-    return load_or_train_tokenizer(Path(artifacts_dir) / "tokenizers" / name, Path(data_dir) / relative_path, vocab_size)
