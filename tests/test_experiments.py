@@ -30,13 +30,10 @@ def test_a_finished_run_is_reused_and_any_change_trains_afresh(tmp_path, monkeyp
     assert (again.out_dir / "metrics.jsonl").stat().st_mtime_ns == stamp  # read, not retrained
     assert again.checkpoint.is_file()
 
-    changed = {
-        run_experiment(base, "optimizer.max_learning_rate=0.02", runs_dir=runs).out_dir,
-        run_experiment(base, seed=1, runs_dir=runs).out_dir,
-    }
+    seed_1 = run_experiment(base, seed=1, runs_dir=runs).out_dir
+    changed = {run_experiment(base, "optimizer.max_learning_rate=0.02", runs_dir=runs).out_dir, seed_1}
     monkeypatch.setenv("LMBASICS_SEED_OFFSET", "1")
-    offset = run_experiment(base, seed=0, runs_dir=runs)
-    assert offset.out_dir == run_experiment(base, seed=1, runs_dir=runs).out_dir  # the same seed, 1
+    assert run_experiment(base, seed=0, runs_dir=runs).out_dir == seed_1  # the same seed, 1
     monkeypatch.delenv("LMBASICS_SEED_OFFSET")
     monkeypatch.setenv("MKL_CBWR", "COMPATIBLE")
     changed.add(run_experiment(base, runs_dir=runs).out_dir)
