@@ -30,7 +30,8 @@ import numpy as np
 import torch
 
 from lmbasics import AdamW, TransformerLM, clip_grad_norm, cross_entropy, fix_threads, get_batch, load_train_config
-from lmbasics.book.plotting import read_metrics
+from lmbasics.training.metrics import read_metrics
+from lmbasics.training.optim import adamw_from_config
 from lmbasics.training.trainer import Trainer
 from lmbasics.training.config import TrainConfig
 
@@ -57,8 +58,7 @@ def bare_seconds(config: TrainConfig, tokens: np.ndarray, warmup: int, steps: in
     torch.manual_seed(config.run.seed)
     model = TransformerLM.from_config(config.model)
     opt = config.optimizer
-    optimizer = AdamW(model.parameters(), lr=opt.max_learning_rate, betas=(opt.beta1, opt.beta2), eps=opt.eps,
-                      weight_decay=opt.weight_decay)  # fmt: skip
+    optimizer = adamw_from_config(model.parameters(), opt)
     rng = np.random.default_rng(config.run.seed)
     batches = [get_batch(tokens, config.run.batch_size, config.model.context_length, "cpu", rng)
                for _ in range(warmup + steps)]  # fmt: skip

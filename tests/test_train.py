@@ -103,8 +103,8 @@ def test_resume_without_a_checkpoint_is_an_error(tmp_path):
 RUNNER = textwrap.dedent(
     """
     import sys
-    from lmbasics.training.trainer import main
-    sys.exit(main(sys.argv[1:]))
+    from lmbasics.cli import train_main
+    sys.exit(train_main(sys.argv[1:]))
     """
 )
 

@@ -81,3 +81,10 @@ def test_bad_override_syntax_and_missing_file(tmp_path):
         config.with_overrides(["trainr.max_iters=3"])
     with pytest.raises(FileNotFoundError, match="config file not found"):
         load_train_config(tmp_path / "absent.toml")
+
+
+def test_a_removed_key_is_named_with_what_to_do(tmp_path):
+    path = tmp_path / "old.toml"
+    path.write_text('[data]\ntrain = "a.npy"\ntokenizer = "artifacts/tokenizers/x"\n')
+    with pytest.raises(ValueError, match=r"data\.tokenizer was removed \(nothing ever read it; delete the line\)"):
+        load_train_config(path)

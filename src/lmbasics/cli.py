@@ -157,10 +157,29 @@ def add_train(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from lmbasics.training.trainer import run_from_args
+    import os
 
-    run_from_args(args)  # Ctrl-C saves a checkpoint and ends the run normally
+    from lmbasics.training.config import load_train_config
+    from lmbasics.training.trainer import train
+
+    config = load_train_config(args.config, args.overrides)
+    result = train(config, resume=args.resume, progress=not args.no_progress, overwrite=args.force)
+    if int(os.environ.get("RANK", "0")) == 0:  # Ctrl-C saved a checkpoint and ended the run normally
+        losses = f"train loss {result.final_train_loss:.4f}" if result.final_train_loss is not None else "no steps"
+        if result.final_val_loss is not None:
+            losses += f", val loss {result.final_val_loss:.4f}"
+        state = "interrupted" if result.interrupted else "finished"
+        print(f"{state} at step {result.iteration}: {losses}; run directory {result.out_dir}")
     return 0
+
+
+def train_main(argv: Sequence[str] | None = None) -> int:
+    """`python -m lmbasics.training`: the train subcommand alone, for torchrun."""
+    from lmbasics.training.config import add_train_arguments
+
+    parser = argparse.ArgumentParser(prog="python -m lmbasics.training", description="Train a Transformer LM.")
+    add_train_arguments(parser)
+    return run_train(parser.parse_args(argv))
 
 
 # --- generate -----------------------------------------------------------------------------------
@@ -185,7 +204,7 @@ def run_generate(args: argparse.Namespace) -> int:
 
     from lmbasics.training.checkpoint import load_model
     from lmbasics.training.generate import generate
-    from lmbasics.training.trainer import resolve_device
+    from lmbasics.training.device import resolve_device
 
     directory = Path(args.tokenizer)
     if not (directory / VOCAB_FILE).is_file():

@@ -13,25 +13,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+from lmbasics.training.metrics import read_metrics
+
 XAxis = Literal["step", "tokens_seen", "wall_time_s"]
 _X_LABELS = {"step": "step", "tokens_seen": "tokens seen", "wall_time_s": "wall-clock time (s)"}
-
-
-def read_metrics(path: str | Path) -> list[dict[str, Any]]:
-    """The records of a metrics JSONL file (a run directory or the file itself), in order."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "metrics.jsonl"
-    if not path.is_file():
-        raise FileNotFoundError(f"no metrics log at {path}")
-    records = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if line.strip():
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError as error:
-                raise ValueError(f"{path}:{number}: not a JSON record: {error}") from error
-    return records
 
 
 def series(records: list[dict[str, Any]], x: XAxis, y: str) -> tuple[list[float], list[float]]:

@@ -1,6 +1,6 @@
 """`python -m lmbasics.training --config ...`: the training run, for torchrun (chapter 7)."""
 
-from lmbasics.training.trainer import main
+from lmbasics.cli import train_main
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(train_main())

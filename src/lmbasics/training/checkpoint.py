@@ -104,7 +104,16 @@ def load_checkpoint(
     restore_rng: bool = True,
 ) -> int:
     """Restore model (and optimizer, and RNG states) from `src`; returns the saved iteration."""
-    payload = read_checkpoint(src)
+    return restore_checkpoint(read_checkpoint(src), model, optimizer, restore_rng)
+
+
+def restore_checkpoint(
+    payload: dict[str, Any],
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer | None = None,
+    restore_rng: bool = True,
+) -> int:
+    """`load_checkpoint` from contents already read by `read_checkpoint`; returns the saved iteration."""
     _unwrap(model).load_state_dict(payload["model"])
     if optimizer is not None:
         optimizer.load_state_dict(payload["optimizer"])
@@ -124,6 +133,6 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> T
     # The random initialisation is overwritten at once: keep it from consuming the caller's RNG streams.
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         model = TransformerLM.from_config(ModelConfig.from_dict(payload["model_config"]), device=device)
-    _unwrap(model).load_state_dict(payload["model"])
+    restore_checkpoint(payload, model, restore_rng=False)
     return model.eval()
 

@@ -42,8 +42,6 @@ class DataConfig:
 
     train: str = ""
     valid: str = ""
-    # Tokenizer directory, used only to decode samples for the log; optional.
-    tokenizer: str = ""
 
 
 @dataclass(frozen=True)
@@ -93,6 +91,9 @@ class TrainConfig:
             table = values.get(name, {})
             if not isinstance(table, dict):
                 raise ValueError(f"{source}: [{name}] must be a table, got {table!r}")
+            for key in table:
+                if (name, key) in _REMOVED_KEYS:
+                    raise ValueError(f"{source}: {name}.{key} was removed ({_REMOVED_KEYS[name, key]})")
             sections[name] = _build(section_class, table, f"{source}: {name}")
         return cls(**sections)
 
@@ -109,6 +110,9 @@ class TrainConfig:
             values[section][name] = _parse_value(raw.strip())
         return TrainConfig.from_dict(values, source="--set")
 
+
+# Keys that configs once had and that nothing reads any more: named in the error, with what to do.
+_REMOVED_KEYS = {("data", "tokenizer"): "nothing ever read it; delete the line"}
 
 # The TOML tables and the dataclass each one fills, in TrainConfig's field order.
 _SECTIONS: dict[str, type] = {"model": ModelConfig, "optimizer": OptimizerConfig, "data": DataConfig, "run": RunConfig}
@@ -165,7 +169,7 @@ def load_train_config(path: str | Path, overrides: list[str] | None = None) -> T
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
-    """The `train` command's arguments (shared by `lmbasics train` and `python -m lmbasics.training.trainer`)."""
+    """The `train` command's arguments (shared by `lmbasics train` and `python -m lmbasics.training`)."""
     parser.add_argument("--config", required=True, help="TOML training config (see configs/)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override one config value, e.g. --set run.max_iters=200 (repeatable)")

@@ -16,9 +16,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
+
+if TYPE_CHECKING:
+    from lmbasics.training.config import OptimizerConfig
 
 
 def _check(condition: bool, message: str) -> None:
@@ -160,3 +164,14 @@ def clip_grad_norm(parameters: Iterable[Tensor], max_l2_norm: float, eps: float 
     for g in grads:
         g.mul_(scale.to(g.dtype))
     return total_norm
+
+
+def adamw_from_config(params: Iterable[Tensor] | Iterable[dict], config: OptimizerConfig) -> AdamW:
+    """The run's `AdamW`, at the schedule's peak rate (the trainer sets each step's rate)."""
+    return AdamW(
+        params,
+        lr=config.max_learning_rate,
+        betas=(config.beta1, config.beta2),
+        eps=config.eps,
+        weight_decay=config.weight_decay,
+    )
