@@ -21,13 +21,14 @@ from pathlib import Path
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 
 from lmbasics import train_bpe
+from lmbasics.book.corpora import corpus_path
 from lmbasics.tokenization.gpt2_bytes import unicode_to_bytes
 from lmbasics.tokenization.pretokenize import GPT2_PATTERN
 
 from _timing import best_time  # benchmarks/ is on sys.path when a script runs
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCES = [ROOT / "data/tinystories/tinystories_train_sample.txt", ROOT / "data/owt/webtext_substitute_train.txt"]
+SOURCES = [corpus_path("tinystories", "train", ROOT / "data"), corpus_path("webtext", "train", ROOT / "data")]
 EOT = "<|endoftext|>"
 TARGETS = {10_000: 1.0, 32_000: 1.5}  # the targets: lmbasics time / HF time at most this
 

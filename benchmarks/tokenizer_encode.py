@@ -18,35 +18,28 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
-import tiktoken
-from tiktoken.load import data_gym_to_mergeable_bpe_ranks
 from tokenizers import AddedToken, decoders, models, pre_tokenizers
 from tokenizers import Tokenizer as HFTokenizer
 
 from lmbasics import Tokenizer, encode_file
-from lmbasics.tokenization.pretokenize import GPT2_PATTERN
+from lmbasics.book.corpora import corpus_path
 
 from _timing import best_time  # benchmarks/ is on sys.path when a script runs
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from references import gpt2_tiktoken  # noqa: E402  (tests/references.py: shared with the tokenizer tests)
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
-SOURCES = [ROOT / "data/tinystories/tinystories_train_sample.txt", ROOT / "data/owt/webtext_substitute_train.txt",
-           ROOT / "data/owt/owt_real_valid_sample.txt"]
+SOURCES = [corpus_path("tinystories", "train", ROOT / "data"), corpus_path("webtext", "train", ROOT / "data"),
+           corpus_path("webtext", "owt_sample", ROOT / "data")]
 EOT = "<|endoftext|>"
 TARGET = 0.5  # the target: lmbasics single-threaded MB/s at least this fraction of tiktoken's
-
-
-def build_tiktoken(tmp: Path) -> tiktoken.Encoding:
-    merges = (FIXTURES / "gpt2_merges.txt").read_text(encoding="utf-8")
-    (tmp / "vocab.bpe").write_text("#version: 0.2\n" + merges.rstrip("\n") + "\n", encoding="utf-8")
-    os.environ["TIKTOKEN_CACHE_DIR"] = ""  # read local files, cache nothing
-    ranks = data_gym_to_mergeable_bpe_ranks(str(tmp / "vocab.bpe"), str(FIXTURES / "gpt2_vocab.json"))
-    return tiktoken.Encoding("gpt2-offline", pat_str=GPT2_PATTERN, mergeable_ranks=ranks,
-                             special_tokens={EOT: 50256}, explicit_n_vocab=50257)
 
 
 def build_hf() -> HFTokenizer:
@@ -74,7 +67,7 @@ def main() -> None:
     megabytes = len(text.encode("utf-8")) / 1e6
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        tik, hf = build_tiktoken(tmp), build_hf()
+        tik, hf = gpt2_tiktoken(tmp), build_hf()
         ours = Tokenizer.from_files(FIXTURES / "gpt2_vocab.json", FIXTURES / "gpt2_merges.txt", [EOT])
         rows = []
         t_tik, ref = best_time(lambda: tik.encode(text, allowed_special={EOT}), repeats=3)

@@ -25,9 +25,11 @@ Usage:  python benchmarks/train_step.py [--quick] [--no-compile] [--threads N]
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -35,6 +37,9 @@ from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from lmbasics import AdamW, ModelConfig, TransformerLM, cross_entropy, fix_threads
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from references import BuiltinLM  # noqa: E402  (tests/references.py: shared with the model tests)
 
 # Matmul-dominated shapes: wide layers (d_model 768, d_ff 2048) and a moderate context, so that
 # the attention scores (∝ seq²) and the elementwise work (∝ d_model) stay small next to the
@@ -44,64 +49,6 @@ FULL = {"config": ModelConfig(vocab_size=8192, context_length=128, d_model=768, 
 QUICK = {"config": ModelConfig(vocab_size=512, context_length=64, d_model=128, num_layers=2,
                                num_heads=4, d_ff=384), "batch": 8, "rounds": 2, "steps": 2}  # fmt: skip
 OPTIMIZER = {"lr": 1e-4, "betas": (0.9, 0.95), "eps": 1e-8, "weight_decay": 0.1}
-
-
-class BuiltinBlock(nn.Module):
-    """The pre-norm block from torch built-ins, with the handout's parameter names."""
-
-    def __init__(self, c: ModelConfig) -> None:
-        super().__init__()
-        self.num_heads = c.num_heads
-        self.ln1 = nn.RMSNorm(c.d_model, eps=1e-5)
-        self.attn = nn.ModuleDict({name: nn.Linear(c.d_model, c.d_model, bias=False)
-                                   for name in ("q_proj", "k_proj", "v_proj", "output_proj")})  # fmt: skip
-        self.ln2 = nn.RMSNorm(c.d_model, eps=1e-5)
-        self.ffn = nn.ModuleDict({"w1": nn.Linear(c.d_model, c.d_ff, bias=False),
-                                  "w2": nn.Linear(c.d_ff, c.d_model, bias=False),
-                                  "w3": nn.Linear(c.d_model, c.d_ff, bias=False)})  # fmt: skip
-
-    def forward(self, x: Tensor, rotation: Tensor) -> Tensor:
-        batch, seq, d_model = x.shape
-        h = self.ln1(x)
-
-        def heads(t: Tensor) -> Tensor:  # (batch, seq, d_model) -> (batch, heads, seq, d_head)
-            return t.view(batch, seq, self.num_heads, -1).transpose(1, 2)
-
-        q, k, v = (heads(self.attn[name](h)) for name in ("q_proj", "k_proj", "v_proj"))
-        q, k = (_rope_complex(t, rotation) for t in (q, k))
-        out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-        x = x + self.attn["output_proj"](out.transpose(1, 2).reshape(batch, seq, d_model))
-        h = self.ln2(x)
-        return x + self.ffn["w2"](F.silu(self.ffn["w1"](h)) * self.ffn["w3"](h))
-
-
-def _rope_complex(x: Tensor, rotation: Tensor) -> Tensor:
-    """RoPE as the LLaMA reference does it: pairs as complex numbers times exp(i·angle)."""
-    z = torch.view_as_complex(x.float().reshape(*x.shape[:-1], -1, 2))
-    return torch.view_as_real(z * rotation).flatten(-2).type_as(x)
-
-
-class BuiltinLM(nn.Module):
-    """`TransformerLM`'s architecture from `nn.Embedding`, `nn.Linear`, `nn.RMSNorm` and F.sdpa."""
-
-    def __init__(self, c: ModelConfig) -> None:
-        super().__init__()
-        self.token_embeddings = nn.Embedding(c.vocab_size, c.d_model)
-        self.layers = nn.ModuleList(BuiltinBlock(c) for _ in range(c.num_layers))
-        self.ln_final = nn.RMSNorm(c.d_model, eps=1e-5)
-        self.lm_head = nn.Linear(c.d_model, c.vocab_size, bias=False)
-        d_head = c.d_model // c.num_heads
-        inv_freq = c.rope_theta ** (-torch.arange(0, d_head, 2, dtype=torch.float64) / d_head)
-        angles = torch.outer(torch.arange(c.context_length, dtype=torch.float64), inv_freq)
-        self.register_buffer("rotation", torch.polar(torch.ones_like(angles), angles).to(torch.complex64),
-                             persistent=False)  # fmt: skip
-
-    def forward(self, token_ids: Tensor) -> Tensor:
-        x = self.token_embeddings(token_ids)
-        rotation = self.rotation[: token_ids.shape[-1]]
-        for layer in self.layers:
-            x = layer(x, rotation)
-        return self.lm_head(self.ln_final(x))
 
 
 def _builtin_cross_entropy(logits: Tensor, targets: Tensor) -> Tensor:

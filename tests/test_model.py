@@ -8,6 +8,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from lmbasics import RMSNorm, SiLUFFN, TransformerBlock, TransformerLM
 from lmbasics.model.config import ModelConfig
+from references import BuiltinLM
 
 TINY = ModelConfig(vocab_size=50, context_length=16, d_model=32, num_layers=2, num_heads=4, d_ff=48)
 
@@ -21,38 +22,32 @@ def _ids(shape=(2, 12), seed: int = 0, vocab: int = TINY.vocab_size) -> torch.Te
     return torch.randint(0, vocab, shape, generator=torch.Generator().manual_seed(seed))
 
 
-def _reference_lm(state: dict, config: ModelConfig, ids: torch.Tensor, causal_attention) -> torch.Tensor:
-    """The pre-norm model from a state dict, with F.embedding, F.rms_norm, F.linear, F.silu and
-    F.scaled_dot_product_attention (RoPE as complex multiplication)."""
-    d = config.d_model
-    x = F.embedding(ids, state["token_embeddings.weight"])
-    for i in range(config.num_layers):
-        p = {k.removeprefix(f"layers.{i}."): v for k, v in state.items() if k.startswith(f"layers.{i}.")}
-        h = F.rms_norm(x, (d,), p["ln1.weight"], eps=1e-5)
-        proj = (p[f"attn.{n}_proj.weight"] for n in ("q", "k", "v", "output"))
-        x = x + causal_attention(h, *proj, config.num_heads, config.rope_theta)
-        h = F.rms_norm(x, (d,), p["ln2.weight"], eps=1e-5)
-        x = x + F.linear(F.silu(F.linear(h, p["ffn.w1.weight"])) * F.linear(h, p["ffn.w3.weight"]), p["ffn.w2.weight"])
-    x = F.rms_norm(x, (d,), state["ln_final.weight"], eps=1e-5)
-    return F.linear(x, state["lm_head.weight"])
+def _reference_lm(state: dict, config: ModelConfig) -> BuiltinLM:
+    """The pre-norm model from torch built-ins (`references.BuiltinLM`) holding the weights in `state`."""
+    reference = BuiltinLM(config)
+    if next(iter(state.values())).dtype == torch.float64:
+        reference.double()  # floating-point weights only: RoPE's complex table stays complex64
+    reference.load_state_dict(state)
+    return reference
 
 
-def test_lm_matches_torch_builtin_reference(causal_attention):
+def test_lm_matches_torch_builtin_reference():
     model = _model()
     ids = _ids()
     logits = model(ids)
     assert logits.shape == (2, 12, TINY.vocab_size)
-    torch.testing.assert_close(logits, _reference_lm(model.state_dict(), TINY, ids, causal_attention))
+    torch.testing.assert_close(logits, _reference_lm(model.state_dict(), TINY)(ids))
 
 
-def test_lm_gradients_match_torch_builtin_reference(causal_attention):
+def test_lm_gradients_match_torch_builtin_reference():
     model = _model().double()
     ids = _ids()
     upstream = torch.randn(2, 12, TINY.vocab_size, dtype=torch.float64)
     names, params = zip(*model.named_parameters())
     ours = torch.autograd.grad((model(ids) * upstream).sum(), params)
-    reference = _reference_lm(dict(zip(names, params)), TINY, ids, causal_attention)
-    expected = torch.autograd.grad((reference * upstream).sum(), params)
+    reference = _reference_lm(model.state_dict(), TINY)
+    expected_params = dict(reference.named_parameters())
+    expected = torch.autograd.grad((reference(ids) * upstream).sum(), [expected_params[n] for n in names])
     for name, got, want in zip(names, ours, expected):
         # RoPE's tables are stored in float32, so float64 agreement stops near 1e-7.
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6, msg=lambda m, name=name: f"{name}: {m}")

@@ -9,8 +9,7 @@ import pytest
 import tiktoken
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tiktoken.load import data_gym_to_mergeable_bpe_ranks
-from tiktoken_ext.openai_public import r50k_pat_str
+from references import gpt2_tiktoken
 
 from lmbasics import Tokenizer, encode_file, load_or_train_tokenizer, train_bpe
 from lmbasics.tokenization import pretokenize as pre
@@ -33,14 +32,7 @@ def gpt2() -> Tokenizer:
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory) -> tiktoken.Encoding:
     """tiktoken's own GPT-2 encoding, built offline by tiktoken's loader from the fixture files."""
-    folder = tmp_path_factory.mktemp("tiktoken")
-    merges = (FIXTURES / "gpt2_merges.txt").read_text(encoding="utf-8")
-    (folder / "vocab.bpe").write_text("#version: 0.2\n" + merges.rstrip("\n") + "\n", encoding="utf-8")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("TIKTOKEN_CACHE_DIR", "")  # read the local files, cache nothing
-        ranks = data_gym_to_mergeable_bpe_ranks(str(folder / "vocab.bpe"), str(FIXTURES / "gpt2_vocab.json"))
-    return tiktoken.Encoding("gpt2-offline", pat_str=r50k_pat_str, mergeable_ranks=ranks,
-                             special_tokens={EOT: 50256}, explicit_n_vocab=50257)
+    return gpt2_tiktoken(tmp_path_factory.mktemp("tiktoken"))
 
 
 # --- identical to tiktoken -------------------------------------------------------------------------
