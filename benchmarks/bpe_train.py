@@ -36,17 +36,23 @@ TARGETS = {10_000: 1.0, 32_000: 1.5}  # the issue's targets: lmbasics time / HF 
 def hf_train(path: Path, vocab_size: int) -> set[bytes]:
     """Train HF BPE like train_bpe; returns the vocabulary as byte strings."""
     tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(GPT2_PATTERN), behavior="isolated"),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-    ])
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(GPT2_PATTERN), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
     tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=[EOT], show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), min_frequency=0)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=[EOT],
+        show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        min_frequency=0,
+    )
     tokenizer.train([str(path)], trainer)
     table = unicode_to_bytes()
-    return {bytes(table[c] for c in token) if token != EOT else EOT.encode()
-            for token in tokenizer.get_vocab()}
+    return {bytes(table[c] for c in token) if token != EOT else EOT.encode() for token in tokenizer.get_vocab()}
 
 
 def main() -> None:
@@ -61,26 +67,32 @@ def main() -> None:
         corpus = Path(tmp) / "corpus.txt"
         corpus.write_text(text * copies, encoding="utf-8")
         megabytes = corpus.stat().st_size / 1e6
-        print(f"corpus: {', '.join(p.name for p in SOURCES)} x {copies} = {megabytes:.1f} MB; "
-              f"{workers} CPU cores; best of {args.repeats} runs")
+        print(
+            f"corpus: {', '.join(p.name for p in SOURCES)} x {copies} = {megabytes:.1f} MB; "
+            f"{workers} CPU cores; best of {args.repeats} runs"
+        )
         rows = []
         for vocab_size in sizes:
-            ours, (vocab, _) = best_time(lambda: train_bpe(corpus, vocab_size, [EOT], progress=False), args.repeats)
-            theirs, hf_vocab = best_time(lambda: hf_train(corpus, vocab_size), args.repeats)
+            ours, (vocab, _) = best_time(lambda v=vocab_size: train_bpe(corpus, v, [EOT], progress=False), args.repeats)
+            theirs, hf_vocab = best_time(lambda v=vocab_size: hf_train(corpus, v), args.repeats)
             shared = len(set(vocab.values()) & hf_vocab) / len(hf_vocab)
             rows.append((vocab_size, len(vocab), ours, theirs, shared))
     print()
-    print(f"| vocab | lmbasics (s) | HF tokenizers (s) | ratio | target | MB/s (lmbasics) | shared tokens |")
+    print("| vocab | lmbasics (s) | HF tokenizers (s) | ratio | target | MB/s (lmbasics) | shared tokens |")
     print("|---:|---:|---:|---:|---:|---:|---:|")
     for vocab_size, got, ours, theirs, shared in rows:
         target = TARGETS.get(vocab_size)
         verdict = "" if target is None else f"≤ {target:.1f}× {'met' if ours / theirs <= target else 'MISSED'}"
-        print(f"| {vocab_size:,} ({got:,}) | {ours:.2f} | {theirs:.2f} | {ours / theirs:.2f}× | {verdict} | "
-              f"{megabytes / ours:.1f} | {shared:.1%} |")
-    print("\nshared tokens: fraction of HF's vocabulary also in lmbasics'. They differ because HF breaks ties\n"
-          "between equally frequent pairs by token id (the handout: by bytes), reads the file line by line and\n"
-          "does not cut out <|endoftext|> while pre-tokenizing; late merges (at 32k) are mostly ties.\n"
-          "Timings are wall-clock on a shared machine: compare the two columns of one run, not across runs.")
+        print(
+            f"| {vocab_size:,} ({got:,}) | {ours:.2f} | {theirs:.2f} | {ours / theirs:.2f}× | {verdict} | "
+            f"{megabytes / ours:.1f} | {shared:.1%} |"
+        )
+    print(
+        "\nshared tokens: fraction of HF's vocabulary also in lmbasics'. They differ because HF breaks ties\n"
+        "between equally frequent pairs by token id (the handout: by bytes), reads the file line by line and\n"
+        "does not cut out <|endoftext|> while pre-tokenizing; late merges (at 32k) are mostly ties.\n"
+        "Timings are wall-clock on a shared machine: compare the two columns of one run, not across runs."
+    )
 
 
 if __name__ == "__main__":

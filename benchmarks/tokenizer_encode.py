@@ -36,8 +36,11 @@ from references import gpt2_tiktoken  # noqa: E402  (tests/references.py: shared
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
-SOURCES = [corpus_path("tinystories", "train", ROOT / "data"), corpus_path("webtext", "train", ROOT / "data"),
-           corpus_path("webtext", "owt_sample", ROOT / "data")]
+SOURCES = [
+    corpus_path("tinystories", "train", ROOT / "data"),
+    corpus_path("webtext", "train", ROOT / "data"),
+    corpus_path("webtext", "owt_sample", ROOT / "data"),
+]
 EOT = "<|endoftext|>"
 TARGET = 0.5  # the target: lmbasics single-threaded MB/s at least this fraction of tiktoken's
 
@@ -74,10 +77,12 @@ def main() -> None:
         t_cold, ids = best_time(lambda: ours.encode(text))  # once: afterwards the cache is warm
         t_warm, ids_warm = best_time(lambda: ours.encode(text), repeats=3)
         t_hf, hf_ids = best_time(lambda: hf.encode(text).ids)
-        rows += [("tiktoken", "1 thread", megabytes / t_tik, ref == ref),
-                 ("lmbasics, first pass (empty cache)", "1 thread", megabytes / t_cold, ids == ref),
-                 ("lmbasics, steady state (warm cache)", "1 thread", megabytes / t_warm, ids_warm == ref),
-                 ("HF tokenizers", "1 thread", megabytes / t_hf, hf_ids == ref)]
+        rows += [
+            ("tiktoken", "1 thread", megabytes / t_tik, ref == ref),
+            ("lmbasics, first pass (empty cache)", "1 thread", megabytes / t_cold, ids == ref),
+            ("lmbasics, steady state (warm cache)", "1 thread", megabytes / t_warm, ids_warm == ref),
+            ("HF tokenizers", "1 thread", megabytes / t_hf, hf_ids == ref),
+        ]
 
         copies = 1 if args.quick else 5
         big = tmp / "big.txt"
@@ -95,12 +100,16 @@ def main() -> None:
         t_hf_batch, hf_batch = best_time(lambda: hf.encode_batch(documents))
         tik_ok = join_with_eot(tik_batch) == expected
         batch_ok = join_with_eot([e.ids for e in hf_batch]) == expected
-        rows += [("tiktoken encode_batch", f"{workers} threads", big_mb / t_tik_batch, tik_ok),
-                 ("lmbasics encode_file (.npy, first pass)", f"{workers} processes", big_mb / t_file, file_ok),
-                 ("HF tokenizers encode_batch", f"{workers} threads", big_mb / t_hf_batch, batch_ok)]
+        rows += [
+            ("tiktoken encode_batch", f"{workers} threads", big_mb / t_tik_batch, tik_ok),
+            ("lmbasics encode_file (.npy, first pass)", f"{workers} processes", big_mb / t_file, file_ok),
+            ("HF tokenizers encode_batch", f"{workers} threads", big_mb / t_hf_batch, batch_ok),
+        ]
 
-    print(f"text: {', '.join(p.name for p in SOURCES)} = {megabytes:.1f} MB (x{copies} = {big_mb:.1f} MB "
-          f"for the all-cores rows); {workers} CPU cores")
+    print(
+        f"text: {', '.join(p.name for p in SOURCES)} = {megabytes:.1f} MB (x{copies} = {big_mb:.1f} MB "
+        f"for the all-cores rows); {workers} CPU cores"
+    )
     print()
     print("| encoder | parallelism | MB/s | vs tiktoken (same parallelism) | ids identical to tiktoken |")
     print("|---|---|---:|---:|---|")
@@ -109,11 +118,15 @@ def main() -> None:
         base = baseline.setdefault(mode.split(" ")[0], speed) if mode != "1 thread" else baseline["1 thread"]
         print(f"| {name} | {mode} | {speed:.1f} | {speed / base:.2f}× | {'yes' if same else 'NO'} |")
     ratio = rows[2][2] / rows[0][2]
-    print("\nSingle-thread rows: best of 3 runs (first pass: one run).\n"
-          "HF encodes one 6 MB string slowly, documents in batches faster. Wall-clock timings on a\n"
-          "shared machine: compare rows of one run, not across runs.")
-    print(f"\ntarget: lmbasics single-threaded ≥ {TARGET}× tiktoken with identical ids: steady state {ratio:.2f}× "
-          f"({'met' if ratio >= TARGET and rows[2][3] else 'MISSED'}); first pass {rows[1][2] / rows[0][2]:.2f}×")
+    print(
+        "\nSingle-thread rows: best of 3 runs (first pass: one run).\n"
+        "HF encodes one 6 MB string slowly, documents in batches faster. Wall-clock timings on a\n"
+        "shared machine: compare rows of one run, not across runs."
+    )
+    print(
+        f"\ntarget: lmbasics single-threaded ≥ {TARGET}× tiktoken with identical ids: steady state {ratio:.2f}× "
+        f"({'met' if ratio >= TARGET and rows[2][3] else 'MISSED'}); first pass {rows[1][2] / rows[0][2]:.2f}×"
+    )
 
 
 if __name__ == "__main__":

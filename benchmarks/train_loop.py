@@ -29,11 +29,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lmbasics import AdamW, TransformerLM, clip_grad_norm, cross_entropy, fix_threads, get_batch, load_train_config
+from lmbasics import TransformerLM, clip_grad_norm, cross_entropy, fix_threads, get_batch, load_train_config
+from lmbasics.training.config import TrainConfig
 from lmbasics.training.metrics import read_metrics
 from lmbasics.training.optim import adamw_from_config
 from lmbasics.training.trainer import Trainer
-from lmbasics.training.config import TrainConfig
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "tinystories_cpu.toml"
 FULL = {"overrides": [], "warmup": 10, "steps": 100, "log_interval": 10}
@@ -95,12 +95,21 @@ def main() -> None:
         base = load_train_config(CONFIG, settings["overrides"])
         tokens = np.random.default_rng(0).integers(0, base.model.vocab_size, size=200_000).astype(np.uint16)
         np.save(Path(tmp) / "tokens.npy", tokens)
-        config = base.with_overrides([
-            f"data.train={tmp}/tokens.npy", f"data.valid={tmp}/tokens.npy", f"run.out_dir={tmp}/run",
-            f"run.max_iters={warmup + steps}", f"run.log_interval={settings['log_interval']}", f"optimizer.warmup_iters={warmup}",
-            "run.eval_interval=1000000000", "run.eval_iters=1", "run.checkpoint_interval=1000000000",
-            f"run.num_threads={args.threads}", "run.device=cpu",
-        ])
+        config = base.with_overrides(
+            [
+                f"data.train={tmp}/tokens.npy",
+                f"data.valid={tmp}/tokens.npy",
+                f"run.out_dir={tmp}/run",
+                f"run.max_iters={warmup + steps}",
+                f"run.log_interval={settings['log_interval']}",
+                f"optimizer.warmup_iters={warmup}",
+                "run.eval_interval=1000000000",
+                "run.eval_iters=1",
+                "run.checkpoint_interval=1000000000",
+                f"run.num_threads={args.threads}",
+                "run.device=cpu",
+            ]
+        )
         tokens = np.load(Path(tmp) / "tokens.npy", mmap_mode="r")
         seconds: dict[str, list[float]] = {"bare step": [], "Trainer loop": []}
         for round_ in range(rounds):
@@ -118,13 +127,17 @@ def main() -> None:
     print(f"{'':14s} {'best ms/step':>12s} {'tokens/s':>9s} {'median ms/step':>15s} {'tokens/s':>9s}")
     for name, values in seconds.items():
         best, median = min(values), statistics.median(values)
-        print(f"{name:14s} {1e3 * best:12.2f} {tokens_per_step / best:9.0f} {1e3 * median:15.2f} "
-              f"{tokens_per_step / median:9.0f}")
+        print(
+            f"{name:14s} {1e3 * best:12.2f} {tokens_per_step / best:9.0f} {1e3 * median:15.2f} "
+            f"{tokens_per_step / median:9.0f}"
+        )
     overhead = min(seconds["Trainer loop"]) / min(seconds["bare step"]) - 1
     median_overhead = statistics.median(seconds["Trainer loop"]) / statistics.median(seconds["bare step"]) - 1
     verdict = "met" if overhead <= 0.05 else "MISSED"
-    print(f"\nloop overhead: {overhead:+.1%} of the bare step time, best rounds (target: at most 5%: {verdict}); "
-          f"medians: {median_overhead:+.1%}")
+    print(
+        f"\nloop overhead: {overhead:+.1%} of the bare step time, best rounds (target: at most 5%: {verdict}); "
+        f"medians: {median_overhead:+.1%}"
+    )
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 from torch.utils.flop_counter import FlopCounterMode
 
 from lmbasics import AdamW, ModelConfig, TransformerLM, cross_entropy, fix_threads
@@ -157,8 +157,10 @@ def main() -> None:
             print(f"{'compiled' if compiled else 'eager':9s} {kind:8s} {1e3 * t:8.1f} {tokens / t:9.0f} "
                   f"{flops / t / 1e9:8.1f} {flops / t / peak:6.1%} {builtin_time / t:10.2f}x")  # fmt: skip
     spread = {name: max(ts) / min(ts) - 1 for name, ts in seconds.items()}
-    print(f"\nbest of {settings['rounds']} interleaved rounds of {settings['steps']} steps; slowest round "
-          f"{max(spread.values()):.0%} above the best (background load). Peak: best of the rounds' matmuls.")
+    print(
+        f"\nbest of {settings['rounds']} interleaved rounds of {settings['steps']} steps; slowest round "
+        f"{max(spread.values()):.0%} above the best (background load). Peak: best of the rounds' matmuls."
+    )
 
 
 if __name__ == "__main__":

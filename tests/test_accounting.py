@@ -142,7 +142,10 @@ def test_activations_follow_the_handout_formula():
     swiglu = activation_count(config.with_changes(ffn="swiglu"), B, context_length=T).total
     assert swiglu - expected == L * 8 * B * T * d
     # Without norms, the 2 per block and the final one disappear; post-norm only drops the final one.
-    assert expected - activation_count(config.with_changes(norm="none"), B, context_length=T).total == (2 * L + 1) * B * T * d
+    assert (
+        expected - activation_count(config.with_changes(norm="none"), B, context_length=T).total
+        == (2 * L + 1) * B * T * d
+    )
     assert expected - activation_count(config.with_changes(norm="post"), B, context_length=T).total == B * T * d
 
 

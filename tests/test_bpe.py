@@ -10,8 +10,8 @@ import regex
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lmbasics.tokenization import files
 from lmbasics import train_bpe
+from lmbasics.tokenization import files
 from lmbasics.tokenization.bpe import bpe_merges, build_vocab
 from lmbasics.tokenization.files import count_pretokens, find_chunk_boundaries
 from lmbasics.tokenization.pretokenize import (
@@ -108,8 +108,10 @@ def test_handout_example_merges():
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.dictionaries(st.text("abc", min_size=1, max_size=9).map(str.encode), st.integers(1, 6), max_size=12),
-       st.integers(1, 25))
+@given(
+    st.dictionaries(st.text("abc", min_size=1, max_size=9).map(str.encode), st.integers(1, 6), max_size=12),
+    st.integers(1, 25),
+)
 def test_incremental_merging_equals_naive_recounting(word_counts, num_merges):
     # A three-letter alphabet makes repeated and overlapping pairs (aaaa, abab) common.
     assert bpe_merges(word_counts, num_merges) == naive_bpe(word_counts, num_merges)
@@ -177,8 +179,10 @@ def test_cutting_at_a_safe_point_keeps_the_pretokens(text, end):
     )
 
 
-@pytest.mark.parametrize("name", ["owt/webtext_substitute_valid.txt", "owt/owt_real_valid_sample.txt",
-                                  "tinystories/tinystories_valid_sample.txt"])
+@pytest.mark.parametrize(
+    "name",
+    ["owt/webtext_substitute_valid.txt", "owt/owt_real_valid_sample.txt", "tinystories/tinystories_valid_sample.txt"],
+)
 def test_pretokenize_equals_the_handout_regex_on_corpora(name):
     text = (DATA / name).read_text(encoding="utf-8")
     assert pretokenize(text) == regex.findall(HANDOUT_PATTERN, text)

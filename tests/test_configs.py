@@ -20,6 +20,12 @@ def test_full_scale_runs_follow_the_handout(name, vocab):
     config = load_train_config(Path(CONFIGS[0]).parent / f"{name}.toml")
     m = config.model
     assert (m.vocab_size, m.context_length, m.d_model, m.num_layers, m.num_heads, m.d_ff, m.rope_theta) == (
-        vocab, 256, 512, 4, 16, 1344, 10_000.0
+        vocab,
+        256,
+        512,
+        4,
+        16,
+        1344,
+        10_000.0,
     )
     assert config.run.batch_size * config.run.max_iters * m.context_length == 327_680_000

@@ -7,12 +7,11 @@ eager model was fine. They run wherever `pytest` finds a CUDA device.
 
 import pytest
 import torch
+from test_train import VOCAB, metrics, tiny_config
 
 from lmbasics import TransformerLM, cross_entropy
 from lmbasics.model.config import ModelConfig
 from lmbasics.training.trainer import train
-
-from test_train import VOCAB, metrics, tiny_config
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 

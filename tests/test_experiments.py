@@ -12,13 +12,16 @@ def tiny_base(tmp_path) -> TrainConfig:
     tokens = rng.integers(0, 32, size=3000).astype(np.uint16)
     np.save(tmp_path / "train.npy", tokens[:2500])
     np.save(tmp_path / "valid.npy", tokens[2500:])
-    return TrainConfig.from_dict({
-        "model": dict(vocab_size=32, context_length=8, d_model=16, num_layers=1, num_heads=2, d_ff=32),
-        "optimizer": dict(max_learning_rate=1e-2, min_learning_rate=1e-3, warmup_iters=2),
-        "data": dict(train=str(tmp_path / "train.npy"), valid=str(tmp_path / "valid.npy")),
-        "run": dict(batch_size=4, max_iters=6, eval_interval=3, eval_iters=1, log_interval=3, device="cpu",
-                    num_threads=1),
-    })
+    return TrainConfig.from_dict(
+        {
+            "model": dict(vocab_size=32, context_length=8, d_model=16, num_layers=1, num_heads=2, d_ff=32),
+            "optimizer": dict(max_learning_rate=1e-2, min_learning_rate=1e-3, warmup_iters=2),
+            "data": dict(train=str(tmp_path / "train.npy"), valid=str(tmp_path / "valid.npy")),
+            "run": dict(
+                batch_size=4, max_iters=6, eval_interval=3, eval_iters=1, log_interval=3, device="cpu", num_threads=1
+            ),
+        }
+    )
 
 
 def test_a_finished_run_is_reused_and_any_change_trains_afresh(tmp_path, monkeypatch):

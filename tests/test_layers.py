@@ -214,9 +214,7 @@ def test_attention_matches_torch_with_a_mask(batch_shape):
     mask[:, 0] = True  # every query may attend somewhere
     expected = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # also True = may attend
     torch.testing.assert_close(scaled_dot_product_attention(q, k, v, mask), expected)
-    torch.testing.assert_close(
-        scaled_dot_product_attention(q, k, v), F.scaled_dot_product_attention(q, k, v)
-    )
+    torch.testing.assert_close(scaled_dot_product_attention(q, k, v), F.scaled_dot_product_attention(q, k, v))
 
 
 def test_masked_keys_get_exactly_zero_weight():

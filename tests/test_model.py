@@ -8,6 +8,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from lmbasics import RMSNorm, SiLUFFN, TransformerBlock, TransformerLM
 from lmbasics.model.config import ModelConfig
+
 from references import BuiltinLM
 
 TINY = ModelConfig(vocab_size=50, context_length=16, d_model=32, num_layers=2, num_heads=4, d_ff=48)

@@ -9,13 +9,13 @@ import pytest
 import tiktoken
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from references import gpt2_tiktoken
 
 from lmbasics import Tokenizer, encode_file, load_or_train_tokenizer, train_bpe
-from lmbasics.tokenization import pretokenize as pre
 from lmbasics.book import tokenizers as book_tokenizers
 from lmbasics.tokenization import files
 from lmbasics.tokenization import tokenizer as tokenizer_module
+
+from references import gpt2_tiktoken
 
 FIXTURES = Path(__file__).parent / "fixtures"
 DATA = Path(__file__).parent.parent / "data"
@@ -216,9 +216,11 @@ def test_save_and_load_round_trip(tmp_path):
 def test_saved_gpt2_files_equal_the_originals(tmp_path, gpt2):
     gpt2.save(tmp_path)
     assert json.loads((tmp_path / "vocab.json").read_text(encoding="utf-8")) == json.loads(
-        (FIXTURES / "gpt2_vocab.json").read_text(encoding="utf-8"))
+        (FIXTURES / "gpt2_vocab.json").read_text(encoding="utf-8")
+    )
     assert (tmp_path / "merges.txt").read_text(encoding="utf-8").split("\n") == [
-        line for line in (FIXTURES / "gpt2_merges.txt").read_text(encoding="utf-8").split("\n")
+        line
+        for line in (FIXTURES / "gpt2_merges.txt").read_text(encoding="utf-8").split("\n")
         if not line.startswith("#version")
     ]
 
@@ -259,6 +261,8 @@ def test_book_tokenizers_train_on_the_corpus_registry(monkeypatch, tmp_path):
     monkeypatch.setattr(book_tokenizers, "load_or_train_tokenizer", lambda *args: calls.append(args))
     book_tokenizers.book_tokenizer("webtext-10k")
     # What chapter 10 built by hand before the registry had it: the same folder, file and size.
-    assert calls == [(Path("../artifacts/tokenizers/webtext-10k"), Path("../data/owt/webtext_substitute_train.txt"), 10_000)]
+    assert calls == [
+        (Path("../artifacts/tokenizers/webtext-10k"), Path("../data/owt/webtext_substitute_train.txt"), 10_000)
+    ]
     with pytest.raises(ValueError, match="book tokenizer must be"):
         book_tokenizers.book_tokenizer("gpt2")

@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from lmbasics.training.checkpoint import read_checkpoint
-from lmbasics.training.trainer import Trainer, train
 from lmbasics.training.config import TrainConfig
+from lmbasics.training.trainer import Trainer, train
 
 VOCAB = 64
 
@@ -32,8 +32,18 @@ def tiny_config(tmp_path: Path, **run) -> TrainConfig:
         "model": dict(vocab_size=VOCAB, context_length=16, d_model=32, num_layers=2, num_heads=2, d_ff=64),
         "optimizer": dict(max_learning_rate=1e-2, min_learning_rate=1e-3, warmup_iters=5, weight_decay=0.0),
         "data": dict(train=str(tmp_path / "train.npy"), valid=str(tmp_path / "valid.npy")),
-        "run": dict(batch_size=8, max_iters=40, eval_interval=20, eval_iters=2, log_interval=5,
-                    checkpoint_interval=20, out_dir=str(tmp_path / "run"), device="cpu", num_threads=1) | run,
+        "run": dict(
+            batch_size=8,
+            max_iters=40,
+            eval_interval=20,
+            eval_iters=2,
+            log_interval=5,
+            checkpoint_interval=20,
+            out_dir=str(tmp_path / "run"),
+            device="cpu",
+            num_threads=1,
+        )
+        | run,
     }
     return TrainConfig.from_dict(values)
 
@@ -89,7 +99,7 @@ def test_a_run_directory_is_never_overwritten_silently(tmp_path):
 )
 def test_bad_data_is_reported_before_training(tmp_path, change, error, message):
     config = tiny_config(tmp_path)
-    (key, value), = change.items()
+    ((key, value),) = change.items()
     config = config.with_overrides([f"{key}={json.dumps(value)}"])
     with pytest.raises(error, match=message):
         Trainer(config, progress=False)
@@ -122,8 +132,12 @@ def write_toml(config: TrainConfig, path: Path) -> Path:
 def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path):
     config = tiny_config(tmp_path, max_iters=100_000, checkpoint_interval=100_000, log_interval=1)
     toml = write_toml(config, tmp_path / "c.toml")
-    proc = subprocess.Popen([sys.executable, "-c", RUNNER, "--config", str(toml), "--no-progress"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", RUNNER, "--config", str(toml), "--no-progress"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     log = tmp_path / "run" / "metrics.jsonl"
     deadline = time.time() + 60
     while not (log.exists() and log.read_text().count("\n") >= 3) and time.time() < deadline:
@@ -140,13 +154,28 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path):
 def test_two_gloo_processes_match_one_process_at_the_same_global_batch(tmp_path):
     single = tiny_config(tmp_path, max_iters=10, log_interval=1, out_dir=str(tmp_path / "one"))
     train(single, progress=False)
-    double = write_toml(tiny_config(tmp_path, max_iters=10, log_interval=1, out_dir=str(tmp_path / "two")),
-                        tmp_path / "two.toml")
+    double = write_toml(
+        tiny_config(tmp_path, max_iters=10, log_interval=1, out_dir=str(tmp_path / "two")), tmp_path / "two.toml"
+    )
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-         "-m", "lmbasics.training", "--config", str(double), "--no-progress"],
-        capture_output=True, text=True, timeout=300, env=env,
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "lmbasics.training",
+            "--config",
+            str(double),
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     one, two = metrics(tmp_path / "one"), metrics(tmp_path / "two")

@@ -15,6 +15,7 @@ works for every component the book builds; the notebooks import from this one su
 # --- the book's plumbing (book) ---
 from lmbasics.book.corpora import CORPORA, token_arrays
 from lmbasics.book.display import token_view
+from lmbasics.book.experiments import SEEDS, Run, SeedRange, last, margin, run_experiment, run_seeds, seed_range
 from lmbasics.book.notebook import (
     PINNED_KERNELS,
     book_seed,
@@ -24,16 +25,9 @@ from lmbasics.book.notebook import (
     seed_offset,
     setup_notebook,
 )
-from lmbasics.book.experiments import SEEDS, Run, SeedRange, last, margin, run_experiment, run_seeds, seed_range
 from lmbasics.book.plotting import plot_losses, plot_seed_bands, read_metrics
 from lmbasics.book.tokenizers import book_tokenizer, load_or_train_tokenizer
 from lmbasics.book.unicode import describe_chars, encoded_sizes, undecodable_sequences
-
-# --- tokenization ---
-from lmbasics.tokenization.bpe import bpe_merges, train_bpe
-from lmbasics.tokenization.files import count_pretokens, encode_file
-from lmbasics.tokenization.pretokenize import GPT2_PATTERN, pretokenize, pretokenize_without_specials, special_token_regex
-from lmbasics.tokenization.tokenizer import Tokenizer
 
 # --- model ---
 from lmbasics.model.accounting import (
@@ -58,6 +52,17 @@ from lmbasics.model.attention import (
 from lmbasics.model.config import PRESETS, ModelConfig
 from lmbasics.model.layers import Embedding, Linear, RMSNorm, SiLUFFN, SwiGLU, silu
 from lmbasics.model.lm import TransformerBlock, TransformerLM
+
+# --- tokenization ---
+from lmbasics.tokenization.bpe import bpe_merges, train_bpe
+from lmbasics.tokenization.files import count_pretokens, encode_file
+from lmbasics.tokenization.pretokenize import (
+    GPT2_PATTERN,
+    pretokenize,
+    pretokenize_without_specials,
+    special_token_regex,
+)
+from lmbasics.tokenization.tokenizer import Tokenizer
 
 # --- training ---
 from lmbasics.training.checkpoint import load_checkpoint, load_model, read_checkpoint, save_checkpoint

@@ -20,7 +20,9 @@ def check_choice(name: str, value: Any, choices: Iterable[Any]) -> None:
     """`value` is one of `choices`, else ValueError listing them."""
     choices = tuple(choices)
     if value not in choices:
-        listed = ", ".join(repr(c) for c in choices[:-1]) + f" or {choices[-1]!r}" if len(choices) > 1 else repr(choices[0])
+        listed = (
+            ", ".join(repr(c) for c in choices[:-1]) + f" or {choices[-1]!r}" if len(choices) > 1 else repr(choices[0])
+        )
         raise ValueError(f"{name} must be {listed}, got {value!r}")
 
 

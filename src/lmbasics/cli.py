@@ -72,8 +72,13 @@ def add_train_bpe(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("train-bpe", help="train a byte-level BPE tokenizer on a UTF-8 text file")
     p.add_argument("input", help="training text (UTF-8)")
     p.add_argument("--vocab-size", type=int, required=True, help="final vocabulary size (bytes + specials + merges)")
-    p.add_argument("--special-token", action="append", default=[], metavar="TOKEN",
-                   help="a special token such as '<|endoftext|>' (repeat for several)")
+    p.add_argument(
+        "--special-token",
+        action="append",
+        default=[],
+        metavar="TOKEN",
+        help="a special token such as '<|endoftext|>' (repeat for several)",
+    )
     p.add_argument("--out", required=True, help="directory for vocab.json, merges.txt, special_tokens.json, vocab.txt")
     p.add_argument("--workers", type=int, default=None, help="pre-tokenization processes (default: all cores)")
     p.add_argument("--force", action="store_true", help="overwrite a tokenizer already in --out")
@@ -89,16 +94,19 @@ def run_train_bpe(args: argparse.Namespace) -> int:
     out = Path(args.out)
     _refuse_overwrite([out / VOCAB_FILE, out / MERGES_FILE], args.force)
     start = time.perf_counter()
-    vocab, merges = train_bpe(source, args.vocab_size, args.special_token,
-                              num_workers=args.workers, progress=not args.no_progress)
+    vocab, merges = train_bpe(
+        source, args.vocab_size, args.special_token, num_workers=args.workers, progress=not args.no_progress
+    )
     seconds = time.perf_counter() - start
     tokenizer = Tokenizer(vocab, merges, args.special_token)
     tokenizer.save(out)
     size = source.stat().st_size
     longest = max(vocab.values(), key=len)
-    print(f"trained {len(vocab):,} tokens ({len(merges):,} merges) on {_megabytes(size)} in {seconds:.1f} s "
-          f"({size / 1e6 / seconds:.1f} MB/s); longest token {longest.decode('utf-8', 'replace')!r} "
-          f"({len(longest)} bytes); saved to {out}")
+    print(
+        f"trained {len(vocab):,} tokens ({len(merges):,} merges) on {_megabytes(size)} in {seconds:.1f} s "
+        f"({size / 1e6 / seconds:.1f} MB/s); longest token {longest.decode('utf-8', 'replace')!r} "
+        f"({len(longest)} bytes); saved to {out}"
+    )
     return 0
 
 
@@ -110,8 +118,13 @@ def add_encode(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--tokenizer", required=True, help="directory written by train-bpe")
     p.add_argument("input", help="text to encode (UTF-8)")
     p.add_argument("output", help="output .npy (uint16 when the vocabulary fits, else uint32)")
-    p.add_argument("--special-token", action="append", default=None, metavar="TOKEN",
-                   help="special tokens to use instead of the tokenizer's own (each must be in its vocabulary)")
+    p.add_argument(
+        "--special-token",
+        action="append",
+        default=None,
+        metavar="TOKEN",
+        help="special tokens to use instead of the tokenizer's own (each must be in its vocabulary)",
+    )
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     p.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -140,8 +153,10 @@ def run_encode(args: argparse.Namespace) -> int:
     count = encode_file(tokenizer, source, output, args.workers, progress=not args.no_progress)
     seconds = time.perf_counter() - start
     size = source.stat().st_size
-    print(f"encoded {_megabytes(size)} into {count:,} tokens ({size / count:.2f} bytes/token) in {seconds:.1f} s "
-          f"({size / 1e6 / seconds:.1f} MB/s); saved to {output}")
+    print(
+        f"encoded {_megabytes(size)} into {count:,} tokens ({size / count:.2f} bytes/token) in {seconds:.1f} s "
+        f"({size / 1e6 / seconds:.1f} MB/s); saved to {output}"
+    )
     return 0
 
 
@@ -203,8 +218,8 @@ def run_generate(args: argparse.Namespace) -> int:
     import torch
 
     from lmbasics.training.checkpoint import load_model
-    from lmbasics.training.generate import generate
     from lmbasics.training.device import resolve_device
+    from lmbasics.training.generate import generate
 
     directory = Path(args.tokenizer)
     if not (directory / VOCAB_FILE).is_file():
@@ -213,13 +228,22 @@ def run_generate(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     model = load_model(args.checkpoint, device=device)
     if tokenizer.vocab_size > model.config.vocab_size:
-        raise CommandError(f"the tokenizer in {directory} has {tokenizer.vocab_size:,} tokens but the model only "
-                           f"{model.config.vocab_size:,}: wrong tokenizer for this checkpoint?")
+        raise CommandError(
+            f"the tokenizer in {directory} has {tokenizer.vocab_size:,} tokens but the model only "
+            f"{model.config.vocab_size:,}: wrong tokenizer for this checkpoint?"
+        )
     end = tokenizer.encode(args.end_token) if args.end_token else []
     eos_id = end[0] if len(end) == 1 else None
     generator = torch.Generator(device=device).manual_seed(args.seed)
-    ids = generate(model, tokenizer.encode(args.prompt), args.max_new_tokens, temperature=args.temperature,
-                   top_p=args.top_p, eos_id=eos_id, generator=generator)
+    ids = generate(
+        model,
+        tokenizer.encode(args.prompt),
+        args.max_new_tokens,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        eos_id=eos_id,
+        generator=generator,
+    )
     print(args.prompt + tokenizer.decode(ids))
     return 0
 
@@ -231,8 +255,7 @@ SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_train_bpe
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="lmbasics", description="Language models from scratch: command-line tools.")
-    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", required=True,
-                                       parser_class=_Parser)
+    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", required=True, parser_class=_Parser)
     for add in SUBCOMMANDS:
         add(subparsers)
     return parser

@@ -48,7 +48,9 @@ def tokenizer_fingerprint(tokenizer: Tokenizer) -> str:
     """A short hash of the vocabulary, merges and special tokens: equal exactly when the ids are."""
     digest = hashlib.sha256()
     for idx in sorted(tokenizer.vocab):
-        digest.update(idx.to_bytes(4, "little") + len(tokenizer.vocab[idx]).to_bytes(2, "little") + tokenizer.vocab[idx])
+        digest.update(
+            idx.to_bytes(4, "little") + len(tokenizer.vocab[idx]).to_bytes(2, "little") + tokenizer.vocab[idx]
+        )
     for left, right in tokenizer.merges:
         digest.update(len(left).to_bytes(2, "little") + left + len(right).to_bytes(2, "little") + right)
     digest.update(json.dumps(tokenizer.special_tokens).encode())

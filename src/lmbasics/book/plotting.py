@@ -8,7 +8,6 @@ imported only when plotting.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -74,8 +73,9 @@ def plot_seed_bands(
         length = min(len(ys) for _, ys in curves)
         xs = np.mean([xs[:length] for xs, _ in curves], axis=0)
         ys = np.array([ys[:length] for _, ys in curves])
-        (line,) = ax.plot(xs, ys.mean(axis=0), label=f"{label} ({len(runs)} seeds)",
-                          marker="o" if length < 15 else None, markersize=3)
+        (line,) = ax.plot(
+            xs, ys.mean(axis=0), label=f"{label} ({len(runs)} seeds)", marker="o" if length < 15 else None, markersize=3
+        )
         ax.fill_between(xs, ys.min(axis=0), ys.max(axis=0), color=line.get_color(), alpha=0.2, linewidth=0)
     ax.set_xlabel(_X_LABELS[x])
     ax.set_ylabel(metric.replace("_", " "))

@@ -68,9 +68,13 @@ def load_or_train_tokenizer(
     return tokenizer
 
 
-def book_tokenizer(name: str, data_dir: str | os.PathLike = "../data", artifacts_dir: str | os.PathLike = "../artifacts") -> Tokenizer:
+def book_tokenizer(
+    name: str, data_dir: str | os.PathLike = "../data", artifacts_dir: str | os.PathLike = "../artifacts"
+) -> Tokenizer:
     """One of the book's tokenizers (`BOOK_TOKENIZERS`), loaded from `artifacts_dir/tokenizers/<name>/`
     or trained there first. Defaults are relative to `notebooks/`, where the chapters run."""
     check_choice("book tokenizer", name, BOOK_TOKENIZERS)
     corpus, vocab_size = BOOK_TOKENIZERS[name]
-    return load_or_train_tokenizer(Path(artifacts_dir) / "tokenizers" / name, corpus_path(corpus, "train", data_dir), vocab_size)
+    return load_or_train_tokenizer(
+        Path(artifacts_dir) / "tokenizers" / name, corpus_path(corpus, "train", data_dir), vocab_size
+    )

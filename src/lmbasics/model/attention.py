@@ -31,9 +31,7 @@ class RotaryPositionalEmbedding(nn.Module):
     buffers: they are functions of (theta, d_k), not learned, so they stay out of the state dict.
     """
 
-    def __init__(
-        self, theta: float, d_k: int, max_seq_len: int, device: torch.device | str | None = None
-    ) -> None:
+    def __init__(self, theta: float, d_k: int, max_seq_len: int, device: torch.device | str | None = None) -> None:
         super().__init__()
         check_positive(d_k=d_k)
         check_positive(max_seq_len=max_seq_len)

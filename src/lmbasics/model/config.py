@@ -46,9 +46,7 @@ class ModelConfig:
         names = ("vocab_size", "context_length", "d_model", "num_layers", "num_heads", "d_ff")
         check_positive(**{f"ModelConfig.{name}": getattr(self, name) for name in names})
         if self.d_model % self.num_heads != 0:
-            raise ValueError(
-                f"ModelConfig.d_model ({self.d_model}) must be divisible by num_heads ({self.num_heads})"
-            )
+            raise ValueError(f"ModelConfig.d_model ({self.d_model}) must be divisible by num_heads ({self.num_heads})")
         if self.rope_theta is not None:
             if self.rope_theta <= 0:
                 raise ValueError(f"ModelConfig.rope_theta must be positive or None, got {self.rope_theta!r}")

@@ -30,8 +30,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from lmbasics.tokenization.gpt2_bytes import bytes_to_unicode
 from lmbasics.tokenization.files import count_pretokens
+from lmbasics.tokenization.gpt2_bytes import bytes_to_unicode
 from lmbasics.tokenization.pretokenize import special_token_regex
 from lmbasics.tokenization.vocab import PAIR_LOW as _LOW
 from lmbasics.tokenization.vocab import PAIR_SHIFT as _SHIFT

@@ -57,7 +57,6 @@ def find_safe_newline(data: bytes, start: int) -> int:
     return -1
 
 
-
 def pretokenize(text: str) -> list[str]:
     """GPT-2 pre-tokens of `text` (no special-token handling), exactly `regex.findall(GPT2_PATTERN, text)`."""
     if text.isascii():
@@ -144,7 +143,8 @@ def iter_chunks(
 
     Encoding the pieces one by one gives exactly the ids of encoding their concatenation: each piece
     ends at the last safe point at least one special-token length before the end of what has been
-    read (so a special token still arriving, at most `longest_special` long, is never cut), and never inside a special token.
+    read (so a special token still arriving, at most `longest_special` long, is never cut), and never
+    inside a special token.
     """
     hold_back = longest_special
     buffer: list[str] = []

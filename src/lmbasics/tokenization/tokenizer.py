@@ -96,8 +96,9 @@ class Tokenizer:
             try:
                 a, b, merged = self._ids[left], self._ids[right], self._ids[left + right]
             except KeyError:
-                raise ValueError(f"merge {rank} ({left!r}, {right!r}) uses or makes a token that is not in "
-                                 "the vocabulary") from None
+                raise ValueError(
+                    f"merge {rank} ({left!r}, {right!r}) uses or makes a token that is not in the vocabulary"
+                ) from None
             self._merge_value.setdefault(a << _SHIFT | b, rank << _SHIFT | merged)
         self._cache = _PretokenCache(self._encode_word)
 
@@ -150,7 +151,9 @@ class Tokenizer:
         ids = [self._byte_ids[b] for b in raw]
         if None in ids:
             byte = raw[ids.index(None)]
-            raise ValueError(f"byte 0x{byte:02x} (in {word!r}) is not in the vocabulary, so this text cannot be encoded")
+            raise ValueError(
+                f"byte 0x{byte:02x} (in {word!r}) is not in the vocabulary, so this text cannot be encoded"
+            )
         if len(ids) < 2:
             return tuple(ids)  # type: ignore[arg-type]
         get, none = self._merge_value.get, _NO_MERGE
@@ -222,6 +225,6 @@ class Tokenizer:
         return len(self.vocab)
 
     def __repr__(self) -> str:
-        return f"Tokenizer(vocab_size={len(self.vocab)}, merges={len(self.merges)}, special_tokens={self.special_tokens})"
-
-
+        return (
+            f"Tokenizer(vocab_size={len(self.vocab)}, merges={len(self.merges)}, special_tokens={self.special_tokens})"
+        )

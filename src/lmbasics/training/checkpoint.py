@@ -135,4 +135,3 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> T
         model = TransformerLM.from_config(ModelConfig.from_dict(payload["model_config"]), device=device)
     restore_checkpoint(payload, model, restore_rng=False)
     return model.eval()
-

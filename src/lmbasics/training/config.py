@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import tomllib
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 from lmbasics.model.config import ModelConfig
 
@@ -171,8 +172,14 @@ def load_train_config(path: str | Path, overrides: list[str] | None = None) -> T
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     """The `train` command's arguments (shared by `lmbasics train` and `python -m lmbasics.training`)."""
     parser.add_argument("--config", required=True, help="TOML training config (see configs/)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                        help="override one config value, e.g. --set run.max_iters=200 (repeatable)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override one config value, e.g. --set run.max_iters=200 (repeatable)",
+    )
     parser.add_argument("--resume", action="store_true", help="continue from run.out_dir/checkpoint.pt")
     parser.add_argument("--force", action="store_true", help="start over even if run.out_dir holds a run")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -38,7 +38,9 @@ def load_tokens(path: str | Path, vocab_size: int | None = None) -> np.ndarray:
     except (ValueError, OSError) as error:
         raise ValueError(f"{path} is not a readable .npy array: {error}") from error
     if tokens.ndim != 1 or not np.issubdtype(tokens.dtype, np.integer):
-        raise ValueError(f"{path} must hold a 1-D integer array of token ids, got {tokens.dtype} with shape {tokens.shape}")
+        raise ValueError(
+            f"{path} must hold a 1-D integer array of token ids, got {tokens.dtype} with shape {tokens.shape}"
+        )
     if vocab_size is not None:
         check_token_ids(tokens, vocab_size, name=str(path))
     return tokens

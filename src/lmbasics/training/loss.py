@@ -27,7 +27,7 @@ class _MeanCrossEntropy(torch.autograd.Function):
     """Mean of logsumexp(o) − o[target] over rows, with the gradient (softmax(o) − onehot) / N."""
 
     @staticmethod
-    def forward(ctx: Any, logits: Float[Tensor, "n vocab"], targets: Int[Tensor, "n"]) -> Float[Tensor, ""]:
+    def forward(ctx: Any, logits: Float[Tensor, "n vocab"], targets: Int[Tensor, " n"]) -> Float[Tensor, ""]:
         # A new float32 tensor (n, vocab): o − max(o) per row; the shift cancels out of the loss.
         shifted = logits.to(torch.promote_types(logits.dtype, torch.float32)) - logits.amax(dim=-1, keepdim=True)
         target_logit = shifted.gather(-1, targets.unsqueeze(-1)).squeeze(-1)  # (n,)
@@ -47,7 +47,7 @@ class _MeanCrossEntropy(torch.autograd.Function):
         return grad.to(ctx.logits_dtype), None
 
 
-def cross_entropy(logits: Float[Tensor, "... vocab"], targets: Int[Tensor, "..."]) -> Float[Tensor, ""]:
+def cross_entropy(logits: Float[Tensor, "... vocab"], targets: Int[Tensor, ...]) -> Float[Tensor, ""]:
     """Mean over all batch positions of -log softmax(logits)[target].
 
     Batch-like dimensions come first (any number of them); the last dimension of `logits` is the

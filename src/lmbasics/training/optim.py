@@ -131,8 +131,7 @@ def cosine_lr_schedule(
     _check(warmup_iters >= 0, f"cosine_lr_schedule: warmup_iters must be >= 0, got {warmup_iters}")
     _check(
         cosine_cycle_iters > warmup_iters,
-        f"cosine_lr_schedule: cosine_cycle_iters ({cosine_cycle_iters}) must exceed "
-        f"warmup_iters ({warmup_iters})",
+        f"cosine_lr_schedule: cosine_cycle_iters ({cosine_cycle_iters}) must exceed warmup_iters ({warmup_iters})",
     )
     _check(
         0 <= min_learning_rate <= max_learning_rate,

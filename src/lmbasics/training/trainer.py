@@ -179,7 +179,11 @@ class Trainer:
 
     def save(self, iteration: int, wall_time: float) -> None:
         if self.dist.is_main:
-            extra = {"sampler": self.sampler.bit_generator.state, "wall_time_s": wall_time, "train_config": self.config.to_dict()}
+            extra = {
+                "sampler": self.sampler.bit_generator.state,
+                "wall_time_s": wall_time,
+                "train_config": self.config.to_dict(),
+            }
             save_checkpoint(self.model, self.optimizer, iteration, self.checkpoint_path, extra=extra)
 
     def run(self, until: int | None = None) -> RunResult:
