@@ -10,7 +10,7 @@ import pytest
 from lmbasics import Tokenizer, load_tokens, train_bpe
 from lmbasics.book.corpora import CORPORA, token_arrays, tokenizer_fingerprint
 
-DATA = Path(__file__).parent.parent / "data"
+DATA = Path(__file__).resolve().parents[2] / "data"
 EOT = "<|endoftext|>"
 
 

@@ -21,8 +21,8 @@ from lmbasics.tokenization.pretokenize import (
     special_token_regex,
 )
 
-FIXTURES = Path(__file__).parent / "fixtures"
-DATA = Path(__file__).parent.parent / "data"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+DATA = Path(__file__).resolve().parents[2] / "data"
 HANDOUT_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 EOT = "<|endoftext|>"
 

@@ -17,8 +17,8 @@ from lmbasics.tokenization import tokenizer as tokenizer_module
 
 from references import gpt2_tiktoken
 
-FIXTURES = Path(__file__).parent / "fixtures"
-DATA = Path(__file__).parent.parent / "data"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+DATA = Path(__file__).resolve().parents[2] / "data"
 EOT = "<|endoftext|>"
 FIXTURE_TEXTS = ["address.txt", "german.txt", "tinystories_sample.txt", "corpus.en"]
 CORPORA = sorted(str(p.relative_to(DATA)) for p in DATA.glob("*/*.t[xs][tv]"))

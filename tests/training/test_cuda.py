@@ -7,7 +7,7 @@ eager model was fine. They run wherever `pytest` finds a CUDA device.
 
 import pytest
 import torch
-from test_train import VOCAB, metrics, tiny_config
+from test_trainer import VOCAB, metrics, tiny_config
 
 from lmbasics import TransformerLM, cross_entropy
 from lmbasics.model.config import ModelConfig
