@@ -1,4 +1,5 @@
-"""Writing a file so that a crash never leaves a half-written one (checkpoints, vocabularies, token arrays).
+"""Writing a file so that a crash never leaves a half-written one (checkpoints, vocabularies, token arrays;
+chapters 2, 3 and 7).
 
 Everything is written to a temporary file in the destination's folder and renamed over the
 destination only once complete: until then the previous file, if any, is untouched, and a killed

@@ -1,4 +1,4 @@
-"""Argument checks shared by every part of the library: positive integers, one of a few choices, and
+"""Argument checks shared by every part of the library (all chapters): positive integers, one of a few choices, and
 whether a tensor's values may be inspected. Every error names the argument and the value it got."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The `lmbasics` command: the book's full-scale runs from a shell.
+"""The `lmbasics` command: the book's full-scale runs from a shell (chapters 2, 3 and 7).
 
     lmbasics train-bpe INPUT --vocab-size N --special-token '<|endoftext|>' --out DIR
     lmbasics encode --tokenizer DIR INPUT OUTPUT.npy
@@ -61,6 +61,17 @@ def _refuse_overwrite(paths: Sequence[Path], force: bool) -> None:
         raise CommandError(f"{', '.join(existing)} already exists; pass --force to overwrite")
 
 
+def _add_special_tokens(p: argparse.ArgumentParser, default: list[str] | None, help: str) -> None:
+    p.add_argument("--special-token", action="append", default=default, metavar="TOKEN", help=help)
+
+
+def _add_file_job_options(p: argparse.ArgumentParser, workers: str, force: str) -> None:
+    """--workers, --force and --no-progress, for the subcommands that work through a file in parallel."""
+    p.add_argument("--workers", type=int, default=None, help=f"{workers} (default: all cores)")
+    p.add_argument("--force", action="store_true", help=force)
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
 def _megabytes(nbytes: int) -> str:
     return f"{nbytes / 1e6:,.1f} MB"
 
@@ -72,17 +83,9 @@ def add_train_bpe(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("train-bpe", help="train a byte-level BPE tokenizer on a UTF-8 text file")
     p.add_argument("input", help="training text (UTF-8)")
     p.add_argument("--vocab-size", type=int, required=True, help="final vocabulary size (bytes + specials + merges)")
-    p.add_argument(
-        "--special-token",
-        action="append",
-        default=[],
-        metavar="TOKEN",
-        help="a special token such as '<|endoftext|>' (repeat for several)",
-    )
+    _add_special_tokens(p, [], "a special token such as '<|endoftext|>' (repeat for several)")
     p.add_argument("--out", required=True, help="directory for vocab.json, merges.txt, special_tokens.json, vocab.txt")
-    p.add_argument("--workers", type=int, default=None, help="pre-tokenization processes (default: all cores)")
-    p.add_argument("--force", action="store_true", help="overwrite a tokenizer already in --out")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _add_file_job_options(p, "pre-tokenization processes", "overwrite a tokenizer already in --out")
     p.set_defaults(run=run_train_bpe)
 
 
@@ -118,16 +121,10 @@ def add_encode(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--tokenizer", required=True, help="directory written by train-bpe")
     p.add_argument("input", help="text to encode (UTF-8)")
     p.add_argument("output", help="output .npy (uint16 when the vocabulary fits, else uint32)")
-    p.add_argument(
-        "--special-token",
-        action="append",
-        default=None,
-        metavar="TOKEN",
-        help="special tokens to use instead of the tokenizer's own (each must be in its vocabulary)",
+    _add_special_tokens(
+        p, None, "special tokens to use instead of the tokenizer's own (each must be in its vocabulary)"
     )
-    p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
-    p.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _add_file_job_options(p, "processes", "overwrite OUTPUT if it exists")
     p.set_defaults(run=run_encode)
 
 

@@ -1,4 +1,4 @@
-"""Token arrays of the book's embedded corpora, encoded once and reused (for the training chapters).
+"""Token arrays of the book's embedded corpora, encoded once and reused (chapters 7 to 10).
 
 `token_arrays("tinystories", tokenizer)` encodes each split of a corpus under `data/` into a uint16
 `.npy` under `artifacts/tokens/<corpus>/`, the files `load_tokens` memory-maps and `lmbasics train`

@@ -1,4 +1,4 @@
-"""Show token (or byte, or character) boundaries as coloured spans in notebooks and the HTML book.
+"""Show token (or byte, or character) boundaries as coloured spans in notebooks and the HTML book (chapters 1 to 3).
 
 `token_view(pieces)` returns an object that Jupyter renders as HTML (`_repr_html_`) and that prints
 as plain text (`repr`), so the same cell reads well in JupyterLab, in the built book and under

@@ -1,4 +1,4 @@
-"""Determinism for notebooks, tests and benchmarks: seeds, a fixed CPU thread count, pinned kernels.
+"""Determinism for notebooks (every chapter's first cell), tests and benchmarks: seeds, threads, kernels.
 
 Floating-point reductions can change with the number of threads, so every chapter fixes both
 before computing anything it prints. Which CPU kernels torch and MKL pick also changes the last bits,

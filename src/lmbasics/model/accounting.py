@@ -1,4 +1,5 @@
-"""Resource accounting for `TransformerLM`: parameters, FLOPs, AdamW memory and training time.
+"""Resource accounting for `TransformerLM`: parameters, FLOPs, AdamW memory and training time
+(chapters 5 and 6).
 
 Closed-form counts from a `ModelConfig` (handout problems transformer_accounting and
 adamwAccounting), cheap enough to evaluate for models that would never fit on this machine. Every

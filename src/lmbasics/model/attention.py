@@ -1,4 +1,4 @@
-"""Attention from scratch: RoPE, a stable softmax, scaled dot-product and causal multi-head
+"""Attention from scratch (chapter 4): RoPE, a stable softmax, scaled dot-product and causal multi-head
 self-attention (handout §3.5.3–3.5.5).
 
 Conventions, as in the handout: a boolean attention mask is True where a query *may* attend to a
@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
 from lmbasics.checks import check_positive, checkable
+from lmbasics.model.config import Device, DType
 from lmbasics.model.layers import Linear
 
 
@@ -31,10 +32,9 @@ class RotaryPositionalEmbedding(nn.Module):
     buffers: they are functions of (theta, d_k), not learned, so they stay out of the state dict.
     """
 
-    def __init__(self, theta: float, d_k: int, max_seq_len: int, device: torch.device | str | None = None) -> None:
+    def __init__(self, theta: float, d_k: int, max_seq_len: int, device: Device = None) -> None:
         super().__init__()
-        check_positive(d_k=d_k)
-        check_positive(max_seq_len=max_seq_len)
+        check_positive(d_k=d_k, max_seq_len=max_seq_len)
         if d_k % 2 != 0:
             raise ValueError(f"RoPE rotates pairs of dimensions, so d_k must be even, got {d_k}")
         if not theta > 0:
@@ -113,7 +113,7 @@ def scaled_dot_product_attention(
     return softmax(scores, dim=-1) @ V
 
 
-def causal_mask(seq_len: int, device: torch.device | str | None = None) -> Bool[Tensor, "seq seq"]:
+def causal_mask(seq_len: int, device: Device = None) -> Bool[Tensor, "seq seq"]:
     """True on and below the diagonal: query i may attend to keys j ≤ i."""
     positions = torch.arange(seq_len, device=device)
     return positions[:, None] >= positions[None, :]
@@ -133,8 +133,8 @@ class MultiHeadSelfAttention(nn.Module):
         max_seq_len: int | None = None,
         theta: float | None = None,
         *,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
+        device: Device = None,
+        dtype: DType = None,
     ) -> None:
         super().__init__()
         if d_model % num_heads != 0:

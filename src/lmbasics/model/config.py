@@ -1,4 +1,5 @@
-"""Model shapes: one frozen dataclass shared by the model, the accounting module and training.
+"""Model shapes: one frozen dataclass shared by the model, the accounting module and training
+(chapter 4; its switches are chapter 9's ablations).
 
 `ModelConfig` holds the handout's Transformer hyperparameters plus the switches used by the
 ablation experiments (handout §7.3). Named presets cover the GPT-2 family (the shapes of
@@ -12,7 +13,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Literal, get_args
 
+import torch
+
 from lmbasics.checks import check_choice, check_positive
+
+# Where a module's parameters live and their dtype, as torch's own modules take them.
+Device = torch.device | str | None
+DType = torch.dtype | None
 
 NormPlacement = Literal["pre", "post", "none"]
 FeedForwardKind = Literal["swiglu", "silu"]

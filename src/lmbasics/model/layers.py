@@ -1,4 +1,4 @@
-"""The Transformer's position-wise building blocks, from scratch (handout §3.4–3.5.2).
+"""The Transformer's position-wise building blocks, from scratch (handout §3.4–3.5.2, chapter 4).
 
 `Linear`, `Embedding`, `RMSNorm`, the feed-forward networks (`SwiGLU`, and `SiLUFFN` for the
 swiglu_ablation). Each is a plain `nn.Module` holding `nn.Parameter`s and computing with tensor
@@ -23,21 +23,15 @@ from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
 from lmbasics.checks import check_positive, checkable
+from lmbasics.model.config import Device, DType
 
 
 class Linear(nn.Module):
     """y = W x without bias; `weight` is stored (out_features, in_features) like `nn.Linear`'s."""
 
-    def __init__(
-        self,
-        in_features: int,
-        out_features: int,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-    ) -> None:
+    def __init__(self, in_features: int, out_features: int, device: Device = None, dtype: DType = None) -> None:
         super().__init__()
-        check_positive(in_features=in_features)
-        check_positive(out_features=out_features)
+        check_positive(in_features=in_features, out_features=out_features)
         self.in_features, self.out_features = in_features, out_features
         self.weight = nn.Parameter(torch.empty(out_features, in_features, device=device, dtype=dtype))
         std = math.sqrt(2.0 / (in_features + out_features))
@@ -54,19 +48,12 @@ class Linear(nn.Module):
 class Embedding(nn.Module):
     """Lookup table: token id -> row of `weight` (num_embeddings, embedding_dim)."""
 
-    def __init__(
-        self,
-        num_embeddings: int,
-        embedding_dim: int,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-    ) -> None:
+    def __init__(self, num_embeddings: int, embedding_dim: int, device: Device = None, dtype: DType = None) -> None:
         super().__init__()
-        check_positive(num_embeddings=num_embeddings)
-        check_positive(embedding_dim=embedding_dim)
-        self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
+        check_positive(num_embeddings=num_embeddings, embedding_dim=embedding_dim)
         self.weight = nn.Parameter(torch.empty(num_embeddings, embedding_dim, device=device, dtype=dtype))
         nn.init.trunc_normal_(self.weight, mean=0.0, std=1.0, a=-3.0, b=3.0)
+        self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
 
     def forward(self, token_ids: Int[Tensor, ...]) -> Float[Tensor, "... d_model"]:
         if token_ids.is_floating_point() or token_ids.is_complex() or token_ids.dtype == torch.bool:
@@ -91,13 +78,7 @@ class RMSNorm(nn.Module):
     Squaring a bf16/fp16 activation can overflow, so the input is upcast and the result cast back.
     """
 
-    def __init__(
-        self,
-        d_model: int,
-        eps: float = 1e-5,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-    ) -> None:
+    def __init__(self, d_model: int, eps: float = 1e-5, device: Device = None, dtype: DType = None) -> None:
         super().__init__()
         check_positive(d_model=d_model)
         if not eps > 0:
@@ -141,13 +122,7 @@ def silu(x: Tensor) -> Tensor:
 class SwiGLU(nn.Module):
     """The handout's feed-forward network: W2 (SiLU(W1 x) ⊙ W3 x), with W1, W3: d_model -> d_ff."""
 
-    def __init__(
-        self,
-        d_model: int,
-        d_ff: int,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-    ) -> None:
+    def __init__(self, d_model: int, d_ff: int, device: Device = None, dtype: DType = None) -> None:
         super().__init__()
         self.w1 = Linear(d_model, d_ff, device=device, dtype=dtype)
         self.w2 = Linear(d_ff, d_model, device=device, dtype=dtype)
@@ -160,13 +135,7 @@ class SwiGLU(nn.Module):
 class SiLUFFN(nn.Module):
     """Ungated FFN for the swiglu_ablation (handout eq. 25): W2 SiLU(W1 x); use d_ff = 4·d_model."""
 
-    def __init__(
-        self,
-        d_model: int,
-        d_ff: int,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-    ) -> None:
+    def __init__(self, d_model: int, d_ff: int, device: Device = None, dtype: DType = None) -> None:
         super().__init__()
         self.w1 = Linear(d_model, d_ff, device=device, dtype=dtype)
         self.w2 = Linear(d_ff, d_model, device=device, dtype=dtype)

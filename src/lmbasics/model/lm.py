@@ -1,4 +1,5 @@
-"""The decoder-only Transformer language model of handout §3.6, with the §7.3 ablation switches.
+"""The decoder-only Transformer language model of handout §3.6, with the §7.3 ablation switches
+(chapters 4 and 9).
 
 `TransformerBlock` is the handout's pre-norm block (y = x + MHA(RMSNorm(x)), then the same with
 the FFN) or one of its ablations; `TransformerLM` stacks blocks between a token embedding and an
@@ -23,7 +24,15 @@ from torch import Tensor, nn
 
 from lmbasics.checks import check_choice
 from lmbasics.model.attention import MultiHeadSelfAttention
-from lmbasics.model.config import FEED_FORWARD_KINDS, NORM_PLACEMENTS, FeedForwardKind, ModelConfig, NormPlacement
+from lmbasics.model.config import (
+    FEED_FORWARD_KINDS,
+    NORM_PLACEMENTS,
+    Device,
+    DType,
+    FeedForwardKind,
+    ModelConfig,
+    NormPlacement,
+)
 from lmbasics.model.layers import Embedding, Linear, RMSNorm, SiLUFFN, SwiGLU
 
 
@@ -41,8 +50,8 @@ class TransformerBlock(nn.Module):
         *,
         norm: NormPlacement = "pre",
         ffn: FeedForwardKind = "swiglu",
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
+        device: Device = None,
+        dtype: DType = None,
     ) -> None:
         super().__init__()
         check_choice("norm", norm, NORM_PLACEMENTS)
@@ -76,20 +85,10 @@ class TransformerLM(nn.Module):
     """
 
     def __init__(
-        self,
-        vocab_size: int,
-        context_length: int,
-        d_model: int,
-        num_layers: int,
-        num_heads: int,
-        d_ff: int,
-        rope_theta: float | None,
-        *,
-        norm: NormPlacement = "pre",
-        ffn: FeedForwardKind = "swiglu",
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-    ) -> None:
+        self, vocab_size: int, context_length: int, d_model: int, num_layers: int, num_heads: int, d_ff: int,
+        rope_theta: float | None, *, norm: NormPlacement = "pre", ffn: FeedForwardKind = "swiglu",
+        device: Device = None, dtype: DType = None,
+    ) -> None:  # fmt: skip
         super().__init__()
         # Validates every argument with a clear message (and is what checkpoints store).
         self.config = ModelConfig(
@@ -113,9 +112,7 @@ class TransformerLM(nn.Module):
         self.lm_head = Linear(d_model, vocab_size, **factory)
 
     @classmethod
-    def from_config(
-        cls, config: ModelConfig, device: torch.device | str | None = None, dtype: torch.dtype | None = None
-    ) -> TransformerLM:
+    def from_config(cls, config: ModelConfig, device: Device = None, dtype: DType = None) -> TransformerLM:
         """Build the model a `ModelConfig` describes (e.g. `ModelConfig.preset("gpt2-xl")`)."""
         return cls(**config.to_dict(), device=device, dtype=dtype)
 

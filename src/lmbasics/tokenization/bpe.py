@@ -1,4 +1,4 @@
-"""Byte-level BPE training (handout §2.4): count pre-tokens, then merge the most frequent pair, repeatedly.
+"""Byte-level BPE training (handout §2.4, chapter 2): count pre-tokens, then merge the most frequent pair, repeatedly.
 
 `train_bpe` is the handout's API. Its two phases:
 

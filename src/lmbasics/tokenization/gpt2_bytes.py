@@ -1,4 +1,4 @@
-"""GPT-2's files for a byte-level BPE: `vocab.json` and `merges.txt`, read and written.
+"""GPT-2's files for a byte-level BPE: `vocab.json` and `merges.txt`, read and written (chapters 2 and 3).
 
 Tokens are arbitrary byte strings, but JSON and text files hold text. GPT-2 solved this with a fixed
 table (`bytes_to_unicode`) that maps each of the 256 byte values to one printable character: the 188

@@ -1,4 +1,4 @@
-"""The BPE tokenizer (handout §2.6): text -> token ids -> text, for strings, streams and whole files.
+"""The BPE tokenizer (handout §2.6, chapter 3): text -> token ids -> text, for strings, streams and whole files.
 
 Encoding repeats training's steps on new text: split out special tokens, pre-tokenize, then apply
 the merges inside each pre-token, lowest merge rank first, until none applies. Two things make it

@@ -1,4 +1,4 @@
-"""Checkpoints that survive crashes and resume runs exactly (handout §5.2).
+"""Checkpoints that survive crashes and resume runs exactly (handout §5.2, chapter 7).
 
 A checkpoint holds the model and optimizer state, the iteration, the model's config (so a
 checkpoint alone can rebuild the model, e.g. for generation) and every random-number state that

@@ -1,4 +1,4 @@
-"""Typed training configuration read from TOML, with `section.key=value` overrides.
+"""Typed training configuration read from TOML, with `section.key=value` overrides (chapter 7).
 
 A config file has four tables: `[model]` (a `ModelConfig`), `[optimizer]`, `[data]` and `[run]`.
 Every key is checked against the dataclasses below: an unknown key or a value of the wrong type is
@@ -49,8 +49,9 @@ class DataConfig:
 class RunConfig:
     """Length of the run, batch, logging and checkpointing, and where it runs."""
 
-    batch_size: int = 32
+    batch_size: int = 32  # sequences per step, over all processes
     max_iters: int = 1_000
+    # Every how many steps to evaluate (on eval_iters batches), log and save a checkpoint.
     eval_interval: int = 100
     eval_iters: int = 20
     log_interval: int = 10

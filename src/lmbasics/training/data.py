@@ -1,4 +1,4 @@
-"""Token arrays for training: open them without reading them, and sample batches (handout §5.1).
+"""Token arrays for training: open them without reading them, and sample batches (handout §5.1, chapter 7).
 
 A tokenized dataset is a 1-D array of token ids, usually a uint16 `.npy` written by
 `lmbasics.encode_file`. `load_tokens` memory-maps it, so an 11 GB file costs no RAM until batches

@@ -1,4 +1,5 @@
-"""Text generation from a trained language model: temperature and top-p (nucleus) sampling (handout §6).
+"""Text generation from a trained language model: temperature and top-p (nucleus) sampling (handout §6,
+chapter 7).
 
 `generate` feeds the model its own samples one token at a time, keeping at most the model's
 context length of history. It works with any module that maps token ids of shape (batch, seq) to

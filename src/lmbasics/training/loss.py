@@ -1,4 +1,4 @@
-"""Cross-entropy loss from logits, numerically stable (handout §4.1).
+"""Cross-entropy loss from logits, numerically stable (handout §4.1, chapter 6).
 
 `cross_entropy` turns a model's logits and the next-token targets into the mean negative
 log-likelihood, the training objective. It subtracts each row's largest logit before exponentiating

@@ -1,4 +1,4 @@
-"""Optimizers and their helpers, from scratch (handout §4.2–4.5).
+"""Optimizers and their helpers, from scratch (handout §4.2–4.5, chapter 6).
 
 - `SGD`: the handout's toy SGD whose step size decays as lr / sqrt(t + 1).
 - `AdamW`: Adam with decoupled weight decay (Loshchilov and Hutter, 2019), as the handout's
@@ -30,6 +30,14 @@ def _check(condition: bool, message: str) -> None:
         raise ValueError(message)
 
 
+def _loss_of(closure: Callable[[], float] | None) -> float | None:
+    """What `Optimizer.step(closure)` returns: the closure's loss, computed with gradients on."""
+    if closure is None:
+        return None
+    with torch.enable_grad():
+        return closure()
+
+
 class SGD(torch.optim.Optimizer):
     """θ_{t+1} = θ_t − lr / sqrt(t + 1) · ∇L(θ_t) with t counted per parameter (handout eq. 20)."""
 
@@ -39,10 +47,7 @@ class SGD(torch.optim.Optimizer):
 
     @torch.no_grad()
     def step(self, closure: Callable[[], float] | None = None) -> float | None:
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = _loss_of(closure)
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is None:
@@ -86,10 +91,7 @@ class AdamW(torch.optim.Optimizer):
 
     @torch.no_grad()
     def step(self, closure: Callable[[], float] | None = None) -> float | None:
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = _loss_of(closure)
         for group in self.param_groups:
             lr, (beta1, beta2) = group["lr"], group["betas"]
             eps, weight_decay = group["eps"], group["weight_decay"]
