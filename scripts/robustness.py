@@ -28,14 +28,21 @@ ROOT = Path(__file__).resolve().parent.parent
 # name -> (what it emulates, the environment; None removes a variable). Each departs from the pinned
 # environment in one respect; "ci" combines the two largest departures for the single pass of make test.
 VARIANTS: dict[str, tuple[str, dict[str, str | None]]] = {
-    "aten-default": ("torch's portable kernels, MKL left to pick its own path",
-                     {"ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": None}),
+    "aten-default": (
+        "torch's portable kernels, MKL left to pick its own path",
+        {"ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": None},
+    ),
     "aten-avx2": ("torch's AVX2 kernels (a CPU without the pins)", {"ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "AVX2"}),
-    "mkl-compatible": ("MKL's processor-independent path", {"ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "COMPATIBLE"}),
+    "mkl-compatible": (
+        "MKL's processor-independent path",
+        {"ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "COMPATIBLE"},
+    ),
     "seed-1": ("another run: every seed shifted by 1", {**PINNED, "LMBASICS_SEED_OFFSET": "1"}),
     "seed-2": ("another run: every seed shifted by 2", {**PINNED, "LMBASICS_SEED_OFFSET": "2"}),
-    "ci": ("another run on another machine: seeds shifted by 1, native kernels, no pins",
-           {"ATEN_CPU_CAPABILITY": None, "MKL_CBWR": None, "LMBASICS_SEED_OFFSET": "1"}),
+    "ci": (
+        "another run on another machine: seeds shifted by 1, native kernels, no pins",
+        {"ATEN_CPU_CAPABILITY": None, "MKL_CBWR": None, "LMBASICS_SEED_OFFSET": "1"},
+    ),
 }
 MATRIX = ["aten-default", "aten-avx2", "mkl-compatible", "seed-1", "seed-2"]
 # Chapters whose outputs depend on floating-point arithmetic (training, sampling, optimisation); the
@@ -62,8 +69,11 @@ def plain_kernel(log_dir: Path) -> Path:
     putting this dir first on JUPYTER_PATH lets each variant's environment reach the kernel."""
     spec_dir = log_dir / "jupyter" / "kernels" / "python3"
     spec_dir.mkdir(parents=True, exist_ok=True)
-    spec = {"argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-            "display_name": "Python 3 (robustness)", "language": "python"}
+    spec = {
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Python 3 (robustness)",
+        "language": "python",
+    }
     (spec_dir / "kernel.json").write_text(json.dumps(spec, indent=1), encoding="utf-8")
     return log_dir / "jupyter"
 
@@ -77,9 +87,20 @@ def run(notebook: Path, variant: str, log_dir: Path) -> tuple[bool, float]:
         else:
             env[name] = value
     out_dir = log_dir / variant
-    command = [sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute",
-               "--ExecutePreprocessor.timeout=1800", "--ExecutePreprocessor.kernel_name=python3",
-               "--output-dir", str(out_dir), str(notebook)]
+    command = [
+        sys.executable,
+        "-m",
+        "jupyter",
+        "nbconvert",
+        "--to",
+        "notebook",
+        "--execute",
+        "--ExecutePreprocessor.timeout=1800",
+        "--ExecutePreprocessor.kernel_name=python3",
+        "--output-dir",
+        str(out_dir),
+        str(notebook),
+    ]
     start = time.perf_counter()
     result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - start
@@ -112,11 +133,13 @@ def main(argv: list[str] | None = None) -> int:
             if not passed:
                 failures.append(f"{variant} / {nb.name}: see {log_dir / f'{variant}__{nb.stem}.log'}")
         rows.append(f"| {variant} | " + " | ".join(cells) + " |")
-    table = "\n".join([
-        "| variant | " + " | ".join(nb.name[:2] for nb in chosen) + " |",
-        "|---|" + "---:|" * len(chosen),
-        *rows,
-    ])
+    table = "\n".join(
+        [
+            "| variant | " + " | ".join(nb.name[:2] for nb in chosen) + " |",
+            "|---|" + "---:|" * len(chosen),
+            *rows,
+        ]
+    )
     (log_dir / "matrix.md").write_text(table + "\n", encoding="utf-8")
     print("\n" + table)
     for failure in failures:
