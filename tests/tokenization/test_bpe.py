@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from lmbasics import train_bpe
 from lmbasics.tokenization import files
-from lmbasics.tokenization.bpe import bpe_merges, build_vocab
+from lmbasics.tokenization.bpe import Words, bpe_merges, build_vocab
 from lmbasics.tokenization.files import count_pretokens, find_chunk_boundaries
 from lmbasics.tokenization.pretokenize import (
     iter_chunks,
@@ -115,6 +115,38 @@ def test_handout_example_merges():
 def test_incremental_merging_equals_naive_recounting(word_counts, num_merges):
     # A three-letter alphabet makes repeated and overlapping pairs (aaaa, abab) common.
     assert bpe_merges(word_counts, num_merges) == naive_bpe(word_counts, num_merges)
+
+
+def real_text_counts(name: str) -> Counter:
+    """Pre-token counts of an embedded corpus, document by document, with the handout's regex (no lmbasics)."""
+    text = (DATA / name).read_text(encoding="utf-8")
+    return Counter(w for doc in text.split(EOT) for w in regex.findall(HANDOUT_PATTERN, doc))
+
+
+def test_merges_equal_naive_recounting_on_real_web_text():
+    # Real OpenWebText documents: long tail of rare words, numbers, punctuation and non-ASCII quotes.
+    # Keys as str (what train_bpe passes, encoded inside) and as bytes give the same merges.
+    counts = real_text_counts("owt/owt_real_valid_sample.txt")
+    as_bytes = {w.encode("utf-8"): c for w, c in counts.items()}
+    merges = bpe_merges(counts, 60)
+    assert merges == bpe_merges(as_bytes, 60) == naive_bpe(as_bytes, 60)
+
+
+def test_every_merge_equals_naive_recounting_on_multilingual_text():
+    # Until no pair is left: late merges are mostly ties between rare pairs (broken by bytes), and
+    # multi-byte UTF-8 characters are merged byte by byte. Also crosses every heap refill threshold.
+    counts = {w.encode("utf-8"): c for w, c in real_text_counts("multilingual/udhr_article1.tsv").items()}
+    merges = bpe_merges(counts, 5000)
+    assert len(merges) < 5000  # it ran out of pairs
+    assert merges == naive_bpe(counts, 5000)
+
+
+def test_words_arrays_follow_merges():
+    words = Words.from_counts({"aaaa": 2, "ab": 1, "b": 7, "": 3, "zz": 0})  # one-byte, empty, zero: dropped
+    assert words.symbols.tolist() == [97, 97, 97, 97, 97, 98] and words.counts.tolist() == [2, 1]
+    assert words.next.tolist() == [1, 2, 3, -1, 5, -1] and words.prev.tolist() == [-1, 0, 1, 2, -1, 4]
+    assert bpe_merges(words, 3) == [(b"a", b"a"), (b"aa", b"aa"), (b"a", b"b")]
+    assert words.symbols.tolist() == [257, -1, -1, -1, 258, -1]  # aaaa is one token, ab another
 
 
 def test_special_tokens_split_documents_and_are_never_merged(tmp_path):
