@@ -15,6 +15,7 @@ works for every component the book builds; the notebooks import from this one su
 # --- the book's plumbing (book) ---
 from lmbasics.book.corpora import CORPORA, token_arrays
 from lmbasics.book.display import token_view
+from lmbasics.book.experiment_log import LoggedExperiment, log_experiment, read_experiment_log
 from lmbasics.book.experiments import SEEDS, Run, SeedRange, last, margin, run_experiment, run_seeds, seed_range
 from lmbasics.book.notebook import (
     PINNED_KERNELS,
