@@ -29,7 +29,7 @@ from lmbasics.book.notebook import (
 from lmbasics.book.plotting import plot_losses, plot_seed_bands, read_metrics
 from lmbasics.book.source import SourceView, show_source
 from lmbasics.book.tokenizers import book_tokenizer, load_or_train_tokenizer
-from lmbasics.book.unicode import describe_chars, encoded_sizes, undecodable_sequences
+from lmbasics.book.unicode import describe_chars, encoded_sizes, undecodable_sequences, utf8_bits, utf8_layout
 
 # --- model ---
 from lmbasics.model.accounting import (

@@ -4,7 +4,14 @@ import codecs
 
 import pytest
 
-from lmbasics.book.unicode import describe_chars, encoded_sizes, is_valid_utf8, undecodable_sequences
+from lmbasics.book.unicode import (
+    describe_chars,
+    encoded_sizes,
+    is_valid_utf8,
+    undecodable_sequences,
+    utf8_bits,
+    utf8_layout,
+)
 
 
 def test_encoded_sizes_count_bytes_per_character_class():
@@ -46,3 +53,40 @@ def test_undecodable_pairs_match_a_direct_check():
 def test_undecodable_sequences_refuses_long_enumerations():
     with pytest.raises(ValueError, match="length must be 1 or 2"):
         undecodable_sequences(3)
+
+
+def test_utf16_units_use_a_surrogate_pair_above_the_bmp():
+    infos = describe_chars("é😀")
+    assert infos[0].utf16_units == (0x00E9,)
+    high, low = infos[1].utf16_units
+    # The pair carries code point - 0x10000 as 10 high bits and 10 low bits.
+    assert 0xD800 <= high < 0xDC00 <= low < 0xE000
+    assert 0x10000 + ((high - 0xD800) << 10 | (low - 0xDC00)) == ord("😀")
+    assert infos[1].utf16_hex == "d83d de00"
+
+
+@pytest.mark.parametrize(
+    "ch", ["\x00", "A", "\x7f", "\x80", "é", "\u07ff", "\u0800", "中", "\uffff", "\U00010000", "😀", "\U0010ffff"]
+)
+def test_utf8_bits_rebuild_the_codec_bytes(ch):
+    bits = utf8_bits(ch)
+    assert bits.bytes == ch.encode("utf-8")
+    assert int("".join(bits.payloads), 2) == ord(ch)
+    assert bits.markers[1:] == ("10",) * (len(bits.markers) - 1)  # continuation bytes are 10xxxxxx
+    assert all(len(m) + len(p) == 8 for m, p in zip(bits.markers, bits.payloads))
+
+
+def test_utf8_bits_rejects_surrogates_and_strings():
+    with pytest.raises(ValueError, match="surrogate"):
+        utf8_bits("\ud800")
+    with pytest.raises(ValueError, match="one character"):
+        utf8_bits("ab")
+
+
+def test_utf8_layout_renders_text_and_html():
+    layout = utf8_layout("Aé")
+    text = repr(layout).splitlines()
+    assert len(text) == 3
+    assert text[2].split() == ["é", "U+00E9", "00011", "101001", "c3", "a9", "110|00011", "10|101001"]
+    html = layout._repr_html_()
+    assert html.count("<tr>") == 3 and "0xc3" in html and "0xa9" in html

@@ -266,3 +266,36 @@ def test_book_tokenizers_train_on_the_corpus_registry(monkeypatch, tmp_path):
     ]
     with pytest.raises(ValueError, match="book tokenizer must be"):
         book_tokenizers.book_tokenizer("gpt2")
+
+
+# --- streaming: the piece size and overlapping special tokens (chapter 3) ---------------------------
+
+
+@pytest.mark.parametrize("piece_chars", [1, 7, 4096])
+def test_encode_iterable_piece_chars_does_not_change_the_ids(piece_chars, gpt2):
+    text = (FIXTURES / "tinystories_sample.txt").read_text(encoding="utf-8")[:5000]
+    lines = text.splitlines(keepends=True)
+    assert list(gpt2.encode_iterable(lines, piece_chars=piece_chars)) == gpt2.encode(text)
+
+
+@pytest.mark.parametrize("bad", [0, -5, 2.5, True, "10"])
+def test_encode_iterable_rejects_a_bad_piece_size_at_the_call(bad, gpt2):
+    with pytest.raises(ValueError, match="piece_chars must be a positive integer"):
+        gpt2.encode_iterable(["text"], piece_chars=bad)
+
+
+def test_overlapping_special_tokens_streamed_one_character_at_a_time():
+    # "<|endoftext|><|endoftext|>" contains the shorter special token twice: the longest match wins,
+    # even when the stream delivers it one character at a time.
+    double = EOT + EOT
+    tok = Tokenizer({i: bytes([i]) for i in range(256)}, [], [EOT, double])
+    text = f"a{double}b{EOT}c{double}{EOT}d"
+    ids = tok.encode(text)
+    assert [i for i in ids if i >= 256] == [
+        tok.special_ids[double],
+        tok.special_ids[EOT],
+        tok.special_ids[double],
+        tok.special_ids[EOT],
+    ]
+    assert list(tok.encode_iterable(iter(text), piece_chars=1)) == ids
+    assert tok.decode(ids) == text

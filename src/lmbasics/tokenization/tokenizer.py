@@ -26,6 +26,7 @@ from itertools import chain
 from pathlib import Path
 
 from lmbasics.atomic import atomic_write_text
+from lmbasics.checks import check_positive
 from lmbasics.tokenization import gpt2_bytes
 from lmbasics.tokenization.pretokenize import (
     iter_chunks,
@@ -193,13 +194,19 @@ class Tokenizer:
                 ids += self._encode_ordinary(part)
         return ids
 
-    def encode_iterable(self, iterable: Iterable[str]) -> Iterator[int]:
+    def encode_iterable(self, iterable: Iterable[str], *, piece_chars: int | None = None) -> Iterator[int]:
         """Lazily yield the ids of the concatenated strings (e.g. a file's lines) in constant memory.
 
         The result equals `encode("".join(iterable))`: the stream is cut only at points where that
-        cannot change a pre-token or a special token.
+        cannot change a pre-token or a special token. About `piece_chars` characters (default
+        `STREAM_PIECE_CHARS`) are encoded at a time, which bounds the memory it holds.
         """
-        for piece in iter_chunks(iterable, STREAM_PIECE_CHARS, self._special_re, self._longest_special):
+        piece_chars = STREAM_PIECE_CHARS if piece_chars is None else piece_chars
+        check_positive(piece_chars=piece_chars)  # here, not on the first next(): a bad value fails at the call
+        return self._encode_stream(iterable, piece_chars)
+
+    def _encode_stream(self, iterable: Iterable[str], piece_chars: int) -> Iterator[int]:
+        for piece in iter_chunks(iterable, piece_chars, self._special_re, self._longest_special):
             yield from self.encode(piece)
 
     # --- decoding ------------------------------------------------------------------------------------
