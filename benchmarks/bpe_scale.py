@@ -22,10 +22,8 @@ shared pages in every process: an upper bound). The ratio uses PSS; RSS sums are
 reports its own `ru_maxrss` as a cross-check. lmbasics' pre-tokenization time is measured by wrapping the
 `count_pretokens` call inside `train_bpe`; "merge" is the rest of `train_bpe` (building the words, the
 merges, the vocabulary). HF's trainer does not expose its phases, so only its total is shown.
-HF is configured like `benchmarks/bpe_train.py`: the handout's regex (Split, isolated), a ByteLevel
-mapping without its own regex, the 256-byte alphabet, `<|endoftext|>` as special token. Its merges differ
-slightly from lmbasics' (HF breaks count ties by token id, the handout by bytes; HF does not cut out the
-special token when pre-tokenizing): the shared fraction of the two vocabularies is printed.
+HF is configured like `benchmarks/bpe_train.py` (both use `_bpe_setup.py`); its merges differ slightly from
+lmbasics', so the shared fraction of the two vocabularies is printed.
 
 **Extrapolation to OpenWebText** (11.1 GB of text): pre-tokenization time grows with bytes (the largest
 run's MB/s); merge time and peak memory are fitted against distinct pre-tokens (a power law for time,
@@ -56,14 +54,9 @@ from pathlib import Path
 import numpy as np
 import psutil
 import regex
+from _bpe_setup import EOT, ROOT, SOURCES, hf_train  # benchmarks/ is on sys.path when a script runs
 
-ROOT = Path(__file__).resolve().parent.parent
-SOURCES = [ROOT / "data/tinystories/tinystories_train_sample.txt", ROOT / "data/owt/webtext_substitute_train.txt"]
 HEAPS_SOURCE = ROOT / "data/owt/webtext_substitute_train.txt"
-EOT = "<|endoftext|>"
-# The handout's pre-tokenizer, as in lmbasics.tokenization.pretokenize (the HF child must not import lmbasics:
-# that imports torch, whose memory would count against HF).
-GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 OWT_BYTES = 11.1e9  # OpenWebText as the handout ships it (owt_train.txt)
 MACHINE_BYTES = 24e9
 TARGET = 1.5  # issue 15: at most 1.5x HF's time and memory at 1M distinct pre-tokens
@@ -141,39 +134,13 @@ def child_lmbasics(corpus: str, vocab_size: int, out: str) -> dict:
 
 
 def child_hf(corpus: str, vocab_size: int, out: str) -> dict:
-    """Train HF's ByteLevel BPE like train_bpe; saves the vocabulary as byte strings."""
-    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
-
-    tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
-        [
-            pre_tokenizers.Split(Regex(GPT2_PATTERN), behavior="isolated"),
-            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-        ]
-    )
-    tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=[EOT],
-        show_progress=False,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        min_frequency=0,
-    )
+    """Train HF's ByteLevel BPE like train_bpe (`_bpe_setup.hf_train`); saves the vocabulary as byte strings."""
     start = time.perf_counter()
-    tokenizer.train([corpus], trainer)
+    vocab = hf_train(corpus, vocab_size)
     total = time.perf_counter() - start
-    table = gpt2_unicode_to_bytes()
-    vocab = {bytes(table[c] for c in t) if t != EOT else EOT.encode() for t in tokenizer.get_vocab()}
     with open(out, "wb") as f:
         pickle.dump({"vocab": vocab}, f)
     return {"total_s": total, "vocab": len(vocab)}
-
-
-def gpt2_unicode_to_bytes() -> dict[str, int]:
-    """GPT-2's byte-to-character table, inverted (openai/gpt-2 encoder.py), without importing lmbasics."""
-    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
-    others = [b for b in range(256) if b not in printable]
-    return {chr(c): b for c, b in zip([*printable, *range(256, 256 + len(others))], [*printable, *others])}
 
 
 CHILDREN = {"lmbasics": child_lmbasics, "hf": child_hf}

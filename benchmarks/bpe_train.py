@@ -4,8 +4,7 @@ The corpus is the book's embedded training text (TinyStories sample + web-text s
 repeated to ~41 MB, written to a temporary file. Repetition multiplies every count by the same
 factor, so both trainers learn the merges of the 5.9 MB text while reading 41 MB: the pre-tokenization
 phase sees realistic volume, the merge phase sees ~57k distinct pre-tokens (a real 41 MB corpus has
-more). HF is set up with the handout's regex (Split, isolated) followed by a ByteLevel mapping
-without its own regex, the 256-byte initial alphabet and <|endoftext|> as special token.
+more). HF is set up like train_bpe (see `_bpe_setup.py`).
 
     .venv/bin/python benchmarks/bpe_train.py          # ~41 MB, vocab 10,000 and 32,000
     .venv/bin/python benchmarks/bpe_train.py --quick  # one copy (5.9 MB), small vocabularies
@@ -18,41 +17,13 @@ import os
 import tempfile
 from pathlib import Path
 
-from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
+from _bpe_setup import EOT, SOURCES, hf_train  # benchmarks/ is on sys.path when a script runs
 
 from lmbasics import train_bpe
-from lmbasics.book.corpora import corpus_path
-from lmbasics.tokenization.gpt2_bytes import unicode_to_bytes
-from lmbasics.tokenization.pretokenize import GPT2_PATTERN
 
-from _timing import best_time  # benchmarks/ is on sys.path when a script runs
+from _timing import best_time
 
-ROOT = Path(__file__).resolve().parent.parent
-SOURCES = [corpus_path("tinystories", "train", ROOT / "data"), corpus_path("webtext", "train", ROOT / "data")]
-EOT = "<|endoftext|>"
 TARGETS = {10_000: 1.0, 32_000: 1.5}  # the issue's targets: lmbasics time / HF time at most this
-
-
-def hf_train(path: Path, vocab_size: int) -> set[bytes]:
-    """Train HF BPE like train_bpe; returns the vocabulary as byte strings."""
-    tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
-        [
-            pre_tokenizers.Split(Regex(GPT2_PATTERN), behavior="isolated"),
-            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-        ]
-    )
-    tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=[EOT],
-        show_progress=False,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        min_frequency=0,
-    )
-    tokenizer.train([str(path)], trainer)
-    table = unicode_to_bytes()
-    return {bytes(table[c] for c in token) if token != EOT else EOT.encode() for token in tokenizer.get_vocab()}
 
 
 def main() -> None:

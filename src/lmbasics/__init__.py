@@ -17,6 +17,9 @@ from lmbasics.book.corpora import CORPORA, token_arrays
 from lmbasics.book.display import token_view
 from lmbasics.book.experiment_log import LoggedExperiment, log_experiment, read_experiment_log
 from lmbasics.book.experiments import SEEDS, Run, SeedRange, last, margin, run_experiment, run_seeds, seed_range
+
+# --- chapter 2: the readable BPE (tokenization/reference.py) and peak memory of worker processes ---
+from lmbasics.book.memory import TreeMemory, peak_tree_memory
 from lmbasics.book.notebook import (
     PINNED_KERNELS,
     book_seed,
@@ -64,6 +67,7 @@ from lmbasics.tokenization.pretokenize import (
     pretokenize_without_specials,
     special_token_regex,
 )
+from lmbasics.tokenization.reference import naive_encode, naive_merges, naive_train_bpe
 from lmbasics.tokenization.tokenizer import Tokenizer
 
 # --- training ---

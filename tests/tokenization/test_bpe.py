@@ -1,4 +1,4 @@
-"""BPE training: the reference fixtures, the handout's example, a naive trainer, pre-tokenization and chunking."""
+"""BPE training: reference fixtures, the handout's example, the naive trainer as oracle, pre-tokenization, chunking."""
 
 import json
 import tracemalloc
@@ -20,6 +20,7 @@ from lmbasics.tokenization.pretokenize import (
     pretokenize,
     special_token_regex,
 )
+from lmbasics.tokenization.reference import naive_merges, naive_train_bpe
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 DATA = Path(__file__).resolve().parents[2] / "data"
@@ -49,34 +50,6 @@ def read_reference():
     vocab = json.loads((FIXTURES / "train-bpe-reference-vocab.json").read_text(encoding="utf-8"))
     vocab = {idx: bytes(table[c] for c in text) for text, idx in vocab.items()}
     return vocab, merges
-
-
-def naive_bpe(word_counts: dict[bytes, int], num_merges: int) -> list[tuple[bytes, bytes]]:
-    """The obvious trainer: recount every pair before each merge (the handout's description)."""
-    words = {tuple(bytes((b,)) for b in w): c for w, c in word_counts.items()}
-    merges = []
-    for _ in range(num_merges):
-        pairs = Counter()
-        for word, count in words.items():
-            for pair in zip(word, word[1:]):
-                pairs[pair] += count
-        if not pairs:
-            break
-        best = max(pairs, key=lambda p: (pairs[p], p))
-        merges.append(best)
-        merged = {}
-        for word, count in words.items():
-            out, i = [], 0
-            while i < len(word):
-                if i + 1 < len(word) and (word[i], word[i + 1]) == best:
-                    out.append(word[i] + word[i + 1])
-                    i += 2
-                else:
-                    out.append(word[i])
-                    i += 1
-            merged[tuple(out)] = merged.get(tuple(out), 0) + count
-        words = merged
-    return merges
 
 
 # --- training --------------------------------------------------------------------------------------
@@ -114,7 +87,17 @@ def test_handout_example_merges():
 )
 def test_incremental_merging_equals_naive_recounting(word_counts, num_merges):
     # A three-letter alphabet makes repeated and overlapping pairs (aaaa, abab) common.
-    assert bpe_merges(word_counts, num_merges) == naive_bpe(word_counts, num_merges)
+    assert bpe_merges(word_counts, num_merges) == naive_merges(word_counts, num_merges)
+
+
+def test_naive_trainer_reproduces_the_reference_fixture_and_checks_its_size():
+    # The oracle itself is checked against the reference merges that train_bpe must reproduce.
+    _, ref_merges = read_reference()
+    text = (FIXTURES / "corpus.en").read_text(encoding="utf-8")
+    assert naive_train_bpe(text, 300, [EOT])[1] == ref_merges[:43]
+    assert naive_merges({"ab": 0, "cd": 2}, 5) == [(b"c", b"d")]  # words that never occur are ignored
+    with pytest.raises(ValueError, match="at least 257"):
+        naive_train_bpe(text, 256, [EOT])
 
 
 def real_text_counts(name: str) -> Counter:
@@ -129,7 +112,7 @@ def test_merges_equal_naive_recounting_on_real_web_text():
     counts = real_text_counts("owt/owt_real_valid_sample.txt")
     as_bytes = {w.encode("utf-8"): c for w, c in counts.items()}
     merges = bpe_merges(counts, 60)
-    assert merges == bpe_merges(as_bytes, 60) == naive_bpe(as_bytes, 60)
+    assert merges == bpe_merges(as_bytes, 60) == naive_merges(as_bytes, 60)
 
 
 def test_every_merge_equals_naive_recounting_on_multilingual_text():
@@ -138,7 +121,7 @@ def test_every_merge_equals_naive_recounting_on_multilingual_text():
     counts = {w.encode("utf-8"): c for w, c in real_text_counts("multilingual/udhr_article1.tsv").items()}
     merges = bpe_merges(counts, 5000)
     assert len(merges) < 5000  # it ran out of pairs
-    assert merges == naive_bpe(counts, 5000)
+    assert merges == naive_merges(counts, 5000)
 
 
 def test_words_arrays_follow_merges():
@@ -150,11 +133,12 @@ def test_words_arrays_follow_merges():
 
 
 def test_special_tokens_split_documents_and_are_never_merged(tmp_path):
-    # Reference: the naive trainer on pre-tokens counted document by document (split on the token).
+    # Reference: the naive trainer on the same text (it counts pre-tokens document by document).
     text = (FIXTURES / "tinystories_sample.txt").read_text(encoding="utf-8")
-    counts = Counter(w.encode() for doc in text.split(EOT) for w in regex.findall(HANDOUT_PATTERN, doc))
     vocab, merges = train_bpe(FIXTURES / "tinystories_sample.txt", 256 + 1 + 150, [EOT], progress=False)
-    assert merges == naive_bpe(counts, 150)
+    assert (vocab, merges) == naive_train_bpe(text, 256 + 1 + 150, [EOT])
+    counts = Counter(w.encode() for doc in text.split(EOT) for w in regex.findall(HANDOUT_PATTERN, doc))
+    assert merges == naive_merges(counts, 150)
     assert vocab[0] == EOT.encode()
     assert not any(b"<|" in token or b"|>" in token for idx, token in vocab.items() if idx != 0)
 

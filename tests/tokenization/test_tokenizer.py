@@ -14,6 +14,7 @@ from lmbasics import Tokenizer, encode_file, load_or_train_tokenizer, train_bpe
 from lmbasics.book import tokenizers as book_tokenizers
 from lmbasics.tokenization import files
 from lmbasics.tokenization import tokenizer as tokenizer_module
+from lmbasics.tokenization.reference import naive_encode
 
 from references import gpt2_tiktoken
 
@@ -70,6 +71,30 @@ def test_random_text_round_trips_and_equals_tiktoken(gpt2, reference, text):
     ids = gpt2.encode(text)
     assert gpt2.decode(ids) == text
     assert ids == reference.encode_ordinary(text)
+
+
+@pytest.fixture(scope="module")
+def small() -> Tokenizer:
+    """A tokenizer of 500 merges trained on corpus.en: the naive encoder is fast enough to be its oracle."""
+    vocab, merges = train_bpe(FIXTURES / "corpus.en", 757, [EOT], progress=False)
+    return Tokenizer(vocab, merges, [EOT])
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(" \nabcdeilnorst'.,é中😀", max_size=60) | st.text(max_size=30))
+def test_encode_equals_the_naive_encoder(small, text):
+    # The naive encoder applies the merges in training order to each pre-token (handout §2.6.1).
+    text = text.replace("<", "")
+    assert small.encode(text) == naive_encode(text, small.vocab, small.merges, [EOT])
+    joined = text + EOT + text
+    assert small.encode(joined) == naive_encode(joined, small.vocab, small.merges, [EOT])
+
+
+def test_encode_equals_the_naive_encoder_on_text_and_gpt2(small, gpt2):
+    text = (FIXTURES / "tinystories_sample.txt").read_text(encoding="utf-8")[:3000]
+    assert small.encode(text) == naive_encode(text, small.vocab, small.merges, [EOT])
+    words = " The tokenizer's merges, in order: 1234 naïve"
+    assert gpt2.encode(words) == naive_encode(words, gpt2.vocab, gpt2.merges)
 
 
 @pytest.mark.parametrize("name", ["german.txt", "address.txt"])

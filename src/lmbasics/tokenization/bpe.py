@@ -1,6 +1,10 @@
 """Byte-level BPE training (handout §2.4, chapter 2): count pre-tokens, then merge the most frequent pair, repeatedly.
 
-`train_bpe` is the handout's API. Its two phases:
+`train_bpe` is the handout's API. `reference.py` holds the same algorithm written plainly
+(`naive_train_bpe`, `naive_merges`): it gives the same merges and vocabulary (the tests compare them),
+but recounts every pair of every word before each merge, so each merge costs a pass over all the words.
+Here a merge costs work in proportion to the occurrences of the merged pair, which are few for most merges.
+Its two phases:
 
 1. **Pre-token counts** (`files.count_pretokens`): parallel over chunks of the file, streaming.
 2. **Merges** (`bpe_merges`): each distinct pre-token is a "word" of token ids with a count. On web text
@@ -112,14 +116,8 @@ def _occurrences(words: Words, where: list[np.ndarray], a: int, b: int) -> tuple
     Found from the positions of the rarer of the two tokens (whose stale entries are dropped on the way).
     For a == b, in a run a a a only the first pair merges: occurrences overlapping the previous one go.
     """
-    symbols, next_, prev = words.symbols, words.next, words.prev
     if a == b or len(where[a]) <= len(where[b]):
-        candidates = where[a]
-        candidates = where[a] = candidates[symbols[candidates] == a]
-        q = next_[candidates]
-        found = q >= 0
-        found[found] = symbols[q[found]] == b
-        p, q = candidates[found], q[found]
+        p, q = _linked_to(words, where, a, words.next, b)
         if a == b and len(p) > 1:
             overlaps = np.zeros(len(p), dtype=bool)
             overlaps[1:] = p[1:] == q[:-1]  # this occurrence starts where the previous one ends
@@ -129,13 +127,23 @@ def _occurrences(words: Words, where: list[np.ndarray], a: int, b: int) -> tuple
                 keep = (index - run_start) % 2 == 0  # runs of overlapping occurrences: every other one
                 p, q = p[keep], q[keep]
     else:
-        candidates = where[b]
-        candidates = where[b] = candidates[symbols[candidates] == b]
-        p = prev[candidates]
-        found = p >= 0
-        found[found] = symbols[p[found]] == a
-        p, q = p[found], candidates[found]
+        q, p = _linked_to(words, where, b, words.prev, a)
     return p, q
+
+
+def _linked_to(
+    words: Words, where: list[np.ndarray], token: int, link: np.ndarray, other: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The live positions i of `token` whose neighbour `link[i]` (next or prev) holds `other`, and those neighbours.
+
+    Drops the stale entries of `where[token]` (positions merged away or rewritten since) on the way.
+    """
+    symbols = words.symbols
+    positions = where[token] = where[token][symbols[where[token]] == token]
+    neighbours = link[positions]
+    found = neighbours >= 0
+    found[found] = symbols[neighbours[found]] == other
+    return positions[found], neighbours[found]
 
 
 def _merge_pair(words: Words, p: np.ndarray, q: np.ndarray, a: int, b: int, new: int) -> tuple[np.ndarray, np.ndarray]:
@@ -179,6 +187,12 @@ def bpe_merges(
     """Up to `num_merges` BPE merges learned from `{pre-token: count}` (bytes or str keys) or `Words`, in order.
 
     Fewer merges come back when no pair is left (every word is a single token). `Words` are consumed.
+    The merges equal `reference.naive_merges`'s; instead of recounting all pairs per merge, it finds the
+    merged pair's occurrences through `where` and updates only the counts of their neighbouring pairs.
+
+    >>> merges = bpe_merges({b"low": 5, b"lower": 2, b"widest": 3, b"newest": 6}, 6)
+    >>> [(a + b" " + b).decode() for a, b in merges]
+    ['s t', 'e st', 'o w', 'l ow', 'w est', 'n e']
     """
     words = word_counts if isinstance(word_counts, Words) else Words.from_counts(word_counts)
     symbols = words.symbols

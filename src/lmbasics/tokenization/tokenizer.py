@@ -182,7 +182,12 @@ class Tokenizer:
         return list(chain.from_iterable(map(self._cache.__getitem__, pretokenize(text))))
 
     def encode(self, text: str) -> list[int]:
-        """Token ids of `text`; special tokens in it become their single ids."""
+        """Token ids of `text`; special tokens in it become their single ids.
+
+        The ids equal `reference.naive_encode`'s, which applies every merge in training order to every
+        pre-token. Here each distinct pre-token is encoded once (then cached), by repeatedly merging its
+        lowest-ranked pair: the work follows the pre-token's length, not the number of merges.
+        """
         parts = split_on_special_tokens(text, self._special_re)
         if len(parts) == 1:
             return self._encode_ordinary(text)
