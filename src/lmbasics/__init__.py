@@ -41,6 +41,7 @@ from lmbasics.model.accounting import (
     count_parameters,
     forward_flops,
     max_batch_size,
+    muon_flops,
     training_step_flops,
     training_time_seconds,
 )

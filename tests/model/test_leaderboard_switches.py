@@ -134,4 +134,20 @@ def test_switches_leave_the_default_forward_bit_identical():
     # A model built with every switch spelled out at its default equals the plain one bit for bit.
     explicit = TINY.with_changes(tie_embeddings=False, qk_norm=False, logit_softcap=None, ffn="swiglu")
     assert torch.equal(_model(explicit)(_ids()), _model()(_ids()))
-    assert math.isclose(float(cross_entropy(_model()(_ids()), _ids(seed=1))), math.log(50), rel_tol=0.5)
+    with torch.no_grad():
+        assert math.isclose(float(cross_entropy(_model()(_ids()), _ids(seed=1))), math.log(50), rel_tol=0.5)
+
+
+def test_muon_flops_count_the_newton_schulz_matrix_multiplies():
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from lmbasics.model.accounting import muon_flops
+    from lmbasics.training.optim import newton_schulz
+
+    for config in (TINY, TINY.with_changes(ffn="relu2", d_ff=72)):
+        model = _model(config)
+        hidden = [p for n, p in model.named_parameters() if p.dim() == 2 and not n.startswith(("token_", "lm_"))]
+        with FlopCounterMode(display=False) as counter:
+            for p in hidden:
+                newton_schulz(p.detach())
+        assert counter.get_total_flops() == muon_flops(config)

@@ -224,6 +224,19 @@ def training_step_flops(
     )
 
 
+def muon_flops(config: ModelConfig, ns_steps: int = 5) -> int:
+    """Matrix-multiply FLOPs of one Muon update (chapter 11): `ns_steps` Newton–Schulz iterations on
+    every hidden matrix (W_Q, W_K, W_V, W_O and the FFN's), which `training_step_flops` leaves out.
+
+    Each iteration on an m x n matrix taken wide (m <= n) costs X·Xᵀ (2m²n), (X·Xᵀ)² (2m³) and the
+    product with X (2m²n): the optimizer's cost grows with d³ per matrix where AdamW's is linear."""
+    check_positive(ns_steps=ns_steps)
+    d = config.d_model
+    shapes = [(d, d)] * 4 + [(d, config.d_ff)] * _ffn_matrices(config)
+    per_layer = sum(ns_steps * (4 * min(s) ** 2 * max(s) + 2 * min(s) ** 3) for s in shapes)
+    return config.num_layers * per_layer
+
+
 def training_time_seconds(
     config: ModelConfig,
     *,
