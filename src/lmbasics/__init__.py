@@ -45,6 +45,7 @@ from lmbasics.model.accounting import (
     count_parameters,
     forward_flops,
     max_batch_size,
+    muon_flops,
     training_step_flops,
     training_time_seconds,
 )
@@ -56,7 +57,7 @@ from lmbasics.model.attention import (
     softmax,
 )
 from lmbasics.model.config import PRESETS, ModelConfig
-from lmbasics.model.layers import Embedding, Linear, RMSNorm, SiLUFFN, SwiGLU, silu
+from lmbasics.model.layers import Embedding, Linear, ReLUSquaredFFN, RMSNorm, SiLUFFN, SwiGLU, silu
 from lmbasics.model.lm import TransformerBlock, TransformerLM
 
 # --- tokenization ---
@@ -76,8 +77,17 @@ from lmbasics.training.checkpoint import load_checkpoint, load_model, read_check
 from lmbasics.training.config import TrainConfig, load_train_config
 from lmbasics.training.data import get_batch, load_tokens
 from lmbasics.training.generate import generate, next_token_distribution
-from lmbasics.training.loss import cross_entropy
-from lmbasics.training.optim import SGD, AdamW, clip_grad_norm, cosine_lr_schedule
+from lmbasics.training.loss import cross_entropy, cross_entropy_and_z
+from lmbasics.training.optim import (
+    SGD,
+    AdamW,
+    Muon,
+    clip_grad_norm,
+    cosine_lr_schedule,
+    newton_schulz,
+    optimizer_from_config,
+    wsd_lr_schedule,
+)
 from lmbasics.training.trainer import train
 
 __version__ = "0.1.0"

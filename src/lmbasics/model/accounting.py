@@ -6,7 +6,9 @@ adamwAccounting), cheap enough to evaluate for models that would never fit on th
 count follows the architecture the config describes, including its switches: SwiGLU (w1, w2, w3)
 or SiLU (w1, w2) feed-forward, RMSNorm pre/post/none (post-norm has no final norm, as in
 `lmbasics.model.lm`), and RoPE or NoPE (RoPE has no parameters and no matrix multiplies, so the
-switch changes no count here).
+switch changes no count here). Chapter 11's switches: ReLU² has two FFN matrices like SiLU; a tied
+LM head adds no parameters (`lm_head` counts 0, its matrix multiply still counts as FLOPs); QK-norm
+adds two gains of d_head per layer (counted with the norms); soft-capping adds no matrix multiply.
 
 - Parameters: all trainable tensors; "non-embedding" leaves out the token embedding only (the LM
   head is untied, so it counts), which is how the handout's TinyStories model has "about 17M".
@@ -54,8 +56,8 @@ class ParameterCount(_Breakdown):
     token_embeddings: int  # vocab_size · d_model
     attention: int  # W_Q, W_K, W_V, W_O: 4 · d_model² per layer
     ffn: int  # 3 (SwiGLU) or 2 (SiLU) matrices of d_model · d_ff per layer
-    norms: int  # RMSNorm gains: d_model each, 2 per block (+1 final for pre-norm)
-    lm_head: int  # vocab_size · d_model (untied from the embedding)
+    norms: int  # RMSNorm gains: d_model each, 2 per block (+1 final for pre-norm), + 2·d_head per block with QK-norm
+    lm_head: int  # vocab_size · d_model, or 0 when tied to the embedding
 
     @property
     def non_embedding(self) -> int:
@@ -116,7 +118,7 @@ def _context(config: ModelConfig, context_length: int | None) -> int:
 
 
 def _ffn_matrices(config: ModelConfig) -> int:
-    return 3 if config.ffn == "swiglu" else 2
+    return 3 if config.ffn == "swiglu" else 2  # SiLU and ReLU²: w1, w2
 
 
 def _rmsnorms(config: ModelConfig) -> int:
@@ -133,8 +135,8 @@ def count_parameters(config: ModelConfig) -> ParameterCount:
         token_embeddings=config.vocab_size * d,
         attention=layers * 4 * d * d,
         ffn=layers * _ffn_matrices(config) * d * config.d_ff,
-        norms=_rmsnorms(config) * d,
-        lm_head=config.vocab_size * d,
+        norms=_rmsnorms(config) * d + (layers * 2 * config.d_head if config.qk_norm else 0),
+        lm_head=0 if config.tie_embeddings else config.vocab_size * d,
     )
 
 
@@ -167,9 +169,9 @@ def activation_count(config: ModelConfig, batch_size: int, *, context_length: in
     seq = _context(config, context_length)
     tokens = batch_size * seq
     d, layers, heads = config.d_model, config.num_layers, config.num_heads
-    ffn_hidden = 2 if config.ffn == "silu" else 4  # W1, SiLU (+ W3, gate for SwiGLU)
+    ffn_hidden = 4 if config.ffn == "swiglu" else 2  # W1, SiLU or ReLU² (+ W3, gate for SwiGLU)
     return ActivationCount(
-        norms=_rmsnorms(config) * tokens * d,
+        norms=(_rmsnorms(config) + (2 * layers if config.qk_norm else 0)) * tokens * d,
         qkv_projections=layers * 3 * tokens * d,
         attention_scores=layers * batch_size * heads * seq * seq,
         softmax=layers * batch_size * heads * seq * seq,
@@ -220,6 +222,19 @@ def training_step_flops(
         backward=2 * forward,
         optimizer=ADAMW_FLOPS_PER_PARAMETER * count_parameters(config).total,
     )
+
+
+def muon_flops(config: ModelConfig, ns_steps: int = 5) -> int:
+    """Matrix-multiply FLOPs of one Muon update (chapter 11): `ns_steps` Newton–Schulz iterations on
+    every hidden matrix (W_Q, W_K, W_V, W_O and the FFN's), which `training_step_flops` leaves out.
+
+    Each iteration on an m x n matrix taken wide (m <= n) costs X·Xᵀ (2m²n), (X·Xᵀ)² (2m³) and the
+    product with X (2m²n): the optimizer's cost grows with d³ per matrix where AdamW's is linear."""
+    check_positive(ns_steps=ns_steps)
+    d = config.d_model
+    shapes = [(d, d)] * 4 + [(d, config.d_ff)] * _ffn_matrices(config)
+    per_layer = sum(ns_steps * (4 * min(s) ** 2 * max(s) + 2 * min(s) ** 3) for s in shapes)
+    return config.num_layers * per_layer
 
 
 def training_time_seconds(

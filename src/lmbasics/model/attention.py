@@ -22,7 +22,7 @@ from torch.autograd.function import once_differentiable
 
 from lmbasics.checks import check_positive, checkable
 from lmbasics.model.config import Device, DType
-from lmbasics.model.layers import Linear
+from lmbasics.model.layers import Linear, RMSNorm
 
 
 class RotaryPositionalEmbedding(nn.Module):
@@ -124,6 +124,8 @@ class MultiHeadSelfAttention(nn.Module):
 
     With `theta` given, RoPE (shared by all heads) rotates queries and keys; with `theta=None`
     there is no position information at all (NoPE): only the causal mask tells tokens apart.
+    With `qk_norm`, an RMSNorm over each head's d_head dimensions (one gain vector shared by the
+    heads) normalises queries and keys before RoPE (Dehghani et al., 2023).
     """
 
     def __init__(
@@ -133,6 +135,7 @@ class MultiHeadSelfAttention(nn.Module):
         max_seq_len: int | None = None,
         theta: float | None = None,
         *,
+        qk_norm: bool = False,
         device: Device = None,
         dtype: DType = None,
     ) -> None:
@@ -152,6 +155,11 @@ class MultiHeadSelfAttention(nn.Module):
             if max_seq_len is None:
                 raise ValueError("RoPE (theta given) needs max_seq_len to precompute its rotations")
             self.rope = RotaryPositionalEmbedding(theta, self.d_head, max_seq_len, device=device)
+        if qk_norm:
+            self.q_norm = RMSNorm(self.d_head, device=device, dtype=dtype)
+            self.k_norm = RMSNorm(self.d_head, device=device, dtype=dtype)
+        else:
+            self.q_norm = self.k_norm = None
 
     def forward(
         self,
@@ -163,6 +171,8 @@ class MultiHeadSelfAttention(nn.Module):
             rearrange(proj(x), "... seq (heads d) -> ... heads seq d", heads=self.num_heads)
             for proj in (self.q_proj, self.k_proj, self.v_proj)
         )
+        if self.q_norm is not None:
+            q, k = self.q_norm(q), self.k_norm(k)  # (..., heads, seq, d_head), each row of rms ≈ its gain
         if self.rope is not None:
             if token_positions is None:
                 token_positions = torch.arange(seq_len, device=x.device)

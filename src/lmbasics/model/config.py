@@ -22,7 +22,7 @@ Device = torch.device | str | None
 DType = torch.dtype | None
 
 NormPlacement = Literal["pre", "post", "none"]
-FeedForwardKind = Literal["swiglu", "silu"]
+FeedForwardKind = Literal["swiglu", "silu", "relu2"]
 NORM_PLACEMENTS: tuple[str, ...] = get_args(NormPlacement)
 FEED_FORWARD_KINDS: tuple[str, ...] = get_args(FeedForwardKind)
 
@@ -46,8 +46,18 @@ class ModelConfig:
     rope_theta: float | None = 10_000.0
     # Where RMSNorm sits: "pre" (the handout's block), "post" (pre_norm_ablation), "none" (layer_norm_ablation).
     norm: NormPlacement = "pre"
-    # "swiglu" (the handout's FFN) or "silu" (swiglu_ablation: W2·SiLU(W1 x), usually d_ff = 4·d_model).
+    # "swiglu" (the handout's FFN), "silu" (swiglu_ablation: W2·SiLU(W1 x), usually d_ff = 4·d_model) or
+    # "relu2" (W2·ReLU(W1 x)², So et al. 2021; two matrices, so d_ff = 1.5x SwiGLU's for equal parameters).
     ffn: FeedForwardKind = "swiglu"
+    # Chapter 11's leaderboard switches; the defaults are the handout's model, bit for bit.
+    # One matrix for the token embedding and the LM head (Press and Wolf, 2017), initialised with
+    # std 1/sqrt(d_model) so that the first logits have unit scale.
+    tie_embeddings: bool = False
+    # RMSNorm (with a learned gain per head dimension) on every head's queries and keys before RoPE
+    # (Dehghani et al., 2023): attention logits cannot grow without bound.
+    qk_norm: bool = False
+    # If set, logits become cap · tanh(logits / cap) (Gemma 2's soft-capping): |logit| < cap.
+    logit_softcap: float | None = None
 
     def __post_init__(self) -> None:
         names = ("vocab_size", "context_length", "d_model", "num_layers", "num_heads", "d_ff")
@@ -61,6 +71,8 @@ class ModelConfig:
                 raise ValueError(f"RoPE needs an even head dimension, got d_model/num_heads = {self.d_head}")
         check_choice("ModelConfig.norm", self.norm, NORM_PLACEMENTS)
         check_choice("ModelConfig.ffn", self.ffn, FEED_FORWARD_KINDS)
+        if self.logit_softcap is not None and not self.logit_softcap > 0:
+            raise ValueError(f"ModelConfig.logit_softcap must be positive or None, got {self.logit_softcap!r}")
 
     @property
     def d_head(self) -> int:

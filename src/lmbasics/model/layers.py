@@ -1,9 +1,9 @@
 """The Transformer's position-wise building blocks, from scratch (handout §3.4–3.5.2, chapter 4).
 
-`Linear`, `Embedding`, `RMSNorm`, the feed-forward networks (`SwiGLU`, and `SiLUFFN` for the
-swiglu_ablation). Each is a plain `nn.Module` holding `nn.Parameter`s and computing with tensor
-ops; parameter names are the handout's, so state dicts load into its reference adapters. RoPE and
-attention live in `attention.py`.
+`Linear`, `Embedding`, `RMSNorm`, the feed-forward networks (`SwiGLU`, `SiLUFFN` for the
+swiglu_ablation, and `ReLUSquaredFFN` for chapter 11). Each is a plain `nn.Module` holding
+`nn.Parameter`s and computing with tensor ops; parameter names are the handout's, so state dicts
+load into its reference adapters. RoPE and attention live in `attention.py`.
 
 What it does not do: no biases (as in most modern LLMs), no dropout, no fused kernels. SiLU has a
 hand-written backward pass (like softmax and the cross-entropy) to save memory traffic.
@@ -46,13 +46,19 @@ class Linear(nn.Module):
 
 
 class Embedding(nn.Module):
-    """Lookup table: token id -> row of `weight` (num_embeddings, embedding_dim)."""
+    """Lookup table: token id -> row of `weight` (num_embeddings, embedding_dim).
 
-    def __init__(self, num_embeddings: int, embedding_dim: int, device: Device = None, dtype: DType = None) -> None:
+    `std` is the initialisation's standard deviation (the handout's 1; a tied LM head wants less)."""
+
+    def __init__(
+        self, num_embeddings: int, embedding_dim: int, device: Device = None, dtype: DType = None, *, std: float = 1.0
+    ) -> None:
         super().__init__()
         check_positive(num_embeddings=num_embeddings, embedding_dim=embedding_dim)
+        if not std > 0:
+            raise ValueError(f"Embedding: std must be positive, got {std!r}")
         self.weight = nn.Parameter(torch.empty(num_embeddings, embedding_dim, device=device, dtype=dtype))
-        nn.init.trunc_normal_(self.weight, mean=0.0, std=1.0, a=-3.0, b=3.0)
+        nn.init.trunc_normal_(self.weight, mean=0.0, std=std, a=-3.0 * std, b=3.0 * std)
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
 
     def forward(self, token_ids: Int[Tensor, ...]) -> Float[Tensor, "... d_model"]:
@@ -142,3 +148,18 @@ class SiLUFFN(nn.Module):
 
     def forward(self, x: Float[Tensor, "... d_model"]) -> Float[Tensor, "... d_model"]:
         return self.w2(silu(self.w1(x)))
+
+
+class ReLUSquaredFFN(nn.Module):
+    """Ungated FFN with a squared ReLU (So et al., 2021, "Primer"): W2 ReLU(W1 x)².
+
+    Two matrices like `SiLUFFN`; d_ff = 1.5 x SwiGLU's d_ff gives it SwiGLU's parameter count.
+    Autograd differentiates it: ReLU² has the simple derivative 2·ReLU(x)."""
+
+    def __init__(self, d_model: int, d_ff: int, device: Device = None, dtype: DType = None) -> None:
+        super().__init__()
+        self.w1 = Linear(d_model, d_ff, device=device, dtype=dtype)
+        self.w2 = Linear(d_ff, d_model, device=device, dtype=dtype)
+
+    def forward(self, x: Float[Tensor, "... d_model"]) -> Float[Tensor, "... d_model"]:
+        return self.w2(self.w1(x).clamp(min=0).square())  # hidden: (..., d_ff)

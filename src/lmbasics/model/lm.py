@@ -13,7 +13,13 @@ Ablation switches (fields of `ModelConfig`):
 - `rope_theta=None` (no_pos_emb): NoPE, attention without any position information.
 - `ffn="silu"` (swiglu_ablation): `SiLUFFN` (w1, w2) instead of `SwiGLU` (w1, w2, w3).
 
-What it does not do: no weight tying, dropout or KV cache; generation lives in its own module.
+Leaderboard switches (chapter 11), all off by default:
+- `ffn="relu2"`: `ReLUSquaredFFN` (w1, w2).
+- `tie_embeddings=True`: `lm_head.weight` *is* `token_embeddings.weight` (one parameter, counted once).
+- `qk_norm=True`: RMSNorm on each head's queries and keys (see `MultiHeadSelfAttention`).
+- `logit_softcap=c`: logits c · tanh(logits / c).
+
+What it does not do: no dropout or KV cache; generation lives in its own module.
 """
 
 from __future__ import annotations
@@ -33,7 +39,9 @@ from lmbasics.model.config import (
     ModelConfig,
     NormPlacement,
 )
-from lmbasics.model.layers import Embedding, Linear, RMSNorm, SiLUFFN, SwiGLU
+from lmbasics.model.layers import Embedding, Linear, ReLUSquaredFFN, RMSNorm, SiLUFFN, SwiGLU
+
+_FFNS = {"swiglu": SwiGLU, "silu": SiLUFFN, "relu2": ReLUSquaredFFN}
 
 
 class TransformerBlock(nn.Module):
@@ -50,6 +58,7 @@ class TransformerBlock(nn.Module):
         *,
         norm: NormPlacement = "pre",
         ffn: FeedForwardKind = "swiglu",
+        qk_norm: bool = False,
         device: Device = None,
         dtype: DType = None,
     ) -> None:
@@ -59,9 +68,9 @@ class TransformerBlock(nn.Module):
         self.norm = norm
         factory = {"device": device, "dtype": dtype}
         self.ln1 = RMSNorm(d_model, **factory) if norm != "none" else None
-        self.attn = MultiHeadSelfAttention(d_model, num_heads, max_seq_len, theta, **factory)
+        self.attn = MultiHeadSelfAttention(d_model, num_heads, max_seq_len, theta, qk_norm=qk_norm, **factory)
         self.ln2 = RMSNorm(d_model, **factory) if norm != "none" else None
-        self.ffn = (SwiGLU if ffn == "swiglu" else SiLUFFN)(d_model, d_ff, **factory)
+        self.ffn = _FFNS[ffn](d_model, d_ff, **factory)
 
     def forward(
         self,
@@ -87,6 +96,7 @@ class TransformerLM(nn.Module):
     def __init__(
         self, vocab_size: int, context_length: int, d_model: int, num_layers: int, num_heads: int, d_ff: int,
         rope_theta: float | None, *, norm: NormPlacement = "pre", ffn: FeedForwardKind = "swiglu",
+        tie_embeddings: bool = False, qk_norm: bool = False, logit_softcap: float | None = None,
         device: Device = None, dtype: DType = None,
     ) -> None:  # fmt: skip
         super().__init__()
@@ -101,15 +111,25 @@ class TransformerLM(nn.Module):
             rope_theta=rope_theta,
             norm=norm,
             ffn=ffn,
+            tie_embeddings=tie_embeddings,
+            qk_norm=qk_norm,
+            logit_softcap=logit_softcap,
         )
         factory = {"device": device, "dtype": dtype}
-        self.token_embeddings = Embedding(vocab_size, d_model, **factory)
+        # A tied matrix is also the output layer: std 1/sqrt(d) gives logits of about unit scale.
+        embedding_std = d_model**-0.5 if tie_embeddings else 1.0
+        self.token_embeddings = Embedding(vocab_size, d_model, **factory, std=embedding_std)
         self.layers = nn.ModuleList(
-            TransformerBlock(d_model, num_heads, d_ff, context_length, rope_theta, norm=norm, ffn=ffn, **factory)
+            TransformerBlock(
+                d_model, num_heads, d_ff, context_length, rope_theta, norm=norm, ffn=ffn, qk_norm=qk_norm, **factory
+            )
             for _ in range(num_layers)
         )
         self.ln_final = RMSNorm(d_model, **factory) if norm == "pre" else None
         self.lm_head = Linear(d_model, vocab_size, **factory)
+        if tie_embeddings:
+            # One Parameter in two places: parameters() yields it once, its gradient sums both uses.
+            self.lm_head.weight = self.token_embeddings.weight
 
     @classmethod
     def from_config(cls, config: ModelConfig, device: Device = None, dtype: DType = None) -> TransformerLM:
@@ -128,4 +148,8 @@ class TransformerLM(nn.Module):
             x = layer(x, token_positions)
         if self.ln_final is not None:
             x = self.ln_final(x)
-        return self.lm_head(x)  # (..., seq, vocab_size)
+        logits = self.lm_head(x)  # (..., seq, vocab_size)
+        if self.config.logit_softcap is not None:
+            cap = self.config.logit_softcap
+            logits = cap * torch.tanh(logits / cap)  # smooth clamp to (-cap, cap)
+        return logits

@@ -14,16 +14,21 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import tomllib
 
+from lmbasics.checks import check_choice
 from lmbasics.model.config import ModelConfig
+
+OptimizerKind = Literal["adamw", "muon"]
+ScheduleKind = Literal["cosine", "wsd"]
 
 
 @dataclass(frozen=True)
 class OptimizerConfig:
-    """AdamW with linear warm-up, cosine decay and gradient clipping (handout §4)."""
+    """AdamW with linear warm-up, cosine decay and gradient clipping (handout §4), and chapter 11's
+    switches (the defaults are the handout's recipe, bit for bit)."""
 
     max_learning_rate: float = 1e-3
     min_learning_rate: float = 1e-4
@@ -35,6 +40,25 @@ class OptimizerConfig:
     eps: float = 1e-8
     weight_decay: float = 0.1
     max_grad_norm: float | None = 1.0
+    # "cosine" (the handout's), or "wsd": warm-up, the peak rate, then a linear decay over the last
+    # decay_iters steps (None: the last 20% of the run) to min_learning_rate.
+    schedule: ScheduleKind = "cosine"
+    decay_iters: int | None = None
+    # Coefficient of PaLM's z-loss, mean((log Z)²), added to the training loss (0: not computed).
+    z_loss: float = 0.0
+    # "adamw", or "muon": Muon on the hidden matrices at muon_learning_rate (scaled by the schedule
+    # like the AdamW rate), AdamW at max_learning_rate on embeddings, LM head and gains.
+    optimizer: OptimizerKind = "adamw"
+    muon_learning_rate: float = 0.02
+    muon_momentum: float = 0.95
+
+    def __post_init__(self) -> None:
+        check_choice("OptimizerConfig.schedule", self.schedule, typing.get_args(ScheduleKind))
+        check_choice("OptimizerConfig.optimizer", self.optimizer, typing.get_args(OptimizerKind))
+        if self.decay_iters is not None and self.decay_iters < 1:
+            raise ValueError(f"OptimizerConfig.decay_iters must be >= 1 or None, got {self.decay_iters}")
+        if self.z_loss < 0:
+            raise ValueError(f"OptimizerConfig.z_loss must be >= 0, got {self.z_loss}")
 
 
 @dataclass(frozen=True)
@@ -64,6 +88,8 @@ class RunConfig:
     mixed_precision: bool = True
     compile: bool = False
     num_threads: int | None = None
+    # Also write TensorBoard event files to out_dir/tensorboard (`tensorboard --logdir out_dir`).
+    tensorboard: bool = False
 
 
 @dataclass(frozen=True)
@@ -184,3 +210,10 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true", help="continue from run.out_dir/checkpoint.pt")
     parser.add_argument("--force", action="store_true", help="start over even if run.out_dir holds a run")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--tensorboard",
+        dest="overrides",
+        action="append_const",
+        const="run.tensorboard=true",
+        help="also write TensorBoard event files to run.out_dir/tensorboard (same as --set run.tensorboard=true)",
+    )

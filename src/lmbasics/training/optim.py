@@ -4,9 +4,13 @@
 - `AdamW`: Adam with decoupled weight decay (Loshchilov and Hutter, 2019), as the handout's
   Algorithm 1 writes it: the bias corrections are folded into the step size α_t.
 - `cosine_lr_schedule`: linear warm-up, cosine decay, then a constant floor (as used for LLaMA).
+- `wsd_lr_schedule` (chapter 11): warm-up, a long stable phase at the peak, a short linear decay
+  (warmup–stable–decay, MiniCPM: Hu et al., 2024).
+- `Muon` (chapter 11): orthogonalised momentum updates for the hidden 2-D weight matrices (Jordan et
+  al., 2024), via the Newton–Schulz iteration `newton_schulz`; AdamW for every other parameter.
 - `clip_grad_norm`: rescale all gradients together so their joint L2 norm is at most a bound.
 
-Both optimizers subclass `torch.optim.Optimizer`, so parameter groups, `zero_grad`, `state_dict`
+The optimizers subclass `torch.optim.Optimizer`, so parameter groups, `zero_grad`, `state_dict`
 and `load_state_dict` come from the base class. What this module does not do: fused or multi-tensor
 kernels, AMSGrad, momentum variants, or learning-rate scheduler objects (the schedule is a plain
 function; the training loop writes its value into `param_groups`).
@@ -19,6 +23,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 import torch
+from jaxtyping import Float
 from torch import Tensor
 
 if TYPE_CHECKING:
@@ -101,20 +106,127 @@ class AdamW(torch.optim.Optimizer):
                 grad = p.grad
                 if grad.is_sparse:
                     raise RuntimeError("AdamW does not support sparse gradients")
-                state = self.state[p]
-                if not state:
-                    state["t"] = 0
-                    state["m"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                    state["v"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                state["t"] += 1
-                t, m, v = state["t"], state["m"], state["v"]
-                m.lerp_(grad, 1 - beta1)  # m ← β1·m + (1−β1)·g
-                v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)  # v ← β2·v + (1−β2)·g²
-                alpha_t = lr * math.sqrt(1 - beta2**t) / (1 - beta1**t)
-                if weight_decay != 0:
-                    p.mul_(1 - lr * weight_decay)  # θ ← θ − αλθ
-                p.addcdiv_(m, v.sqrt().add_(eps), value=-alpha_t)  # θ ← θ − α_t·m/(sqrt(v)+ε)
+                _adamw_update(p, grad, self.state[p], lr, beta1, beta2, eps, weight_decay)
         return loss
+
+
+def _adamw_update(
+    p: Tensor, grad: Tensor, state: dict, lr: float, beta1: float, beta2: float, eps: float, weight_decay: float
+) -> None:
+    """One AdamW step of Algorithm 1 on one parameter, in place (shared by `AdamW` and `Muon`)."""
+    if not state:
+        state["t"] = 0
+        state["m"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+        state["v"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+    state["t"] += 1
+    t, m, v = state["t"], state["m"], state["v"]
+    m.lerp_(grad, 1 - beta1)  # m ← β1·m + (1−β1)·g
+    v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)  # v ← β2·v + (1−β2)·g²
+    alpha_t = lr * math.sqrt(1 - beta2**t) / (1 - beta1**t)
+    if weight_decay != 0:
+        p.mul_(1 - lr * weight_decay)  # θ ← θ − αλθ
+    p.addcdiv_(m, v.sqrt().add_(eps), value=-alpha_t)  # θ ← θ − α_t·m/(sqrt(v)+ε)
+
+
+# Coefficients of the quintic Newton–Schulz step (Jordan et al., 2024): chosen so that the map
+# s ↦ a·s + b·s³ + c·s⁵ pushes every singular value in (0, 1] quickly into roughly [0.7, 1.2].
+NEWTON_SCHULZ_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
+
+
+def newton_schulz(g: Float[Tensor, "rows cols"], steps: int = 5, eps: float = 1e-7) -> Float[Tensor, "rows cols"]:
+    """Approximately U·Vᵀ for g = U·S·Vᵀ: g with every singular value pushed towards 1.
+
+    g is scaled by its Frobenius norm (so all singular values are at most 1), then each step maps
+    X ↦ a·X + b·(X Xᵀ) X + c·(X Xᵀ)² X, an odd polynomial of X that acts on each singular value
+    alone and leaves the singular vectors in place. Works on the wide orientation (rows ≤ cols),
+    where X Xᵀ is the smaller square matrix. Computed in float32."""
+    if g.dim() != 2:
+        raise ValueError(f"newton_schulz: expected a 2-D matrix, got shape {tuple(g.shape)}")
+    _check(steps >= 1, f"newton_schulz: steps must be >= 1, got {steps}")
+    a, b, c = NEWTON_SCHULZ_COEFFICIENTS
+    x = g.to(torch.float32)
+    tall = x.shape[0] > x.shape[1]
+    if tall:
+        x = x.T
+    x = x / (torch.linalg.matrix_norm(x) + eps)  # Frobenius norm ≥ spectral norm: singular values ≤ 1
+    for _ in range(steps):
+        gram = x @ x.T  # (rows, rows)
+        x = a * x + (b * gram + c * gram @ gram) @ x
+    return (x.T if tall else x).to(g.dtype)
+
+
+class Muon(torch.optim.Optimizer):
+    """Muon (Jordan et al., 2024) for the parameter groups marked `"muon": True`, AdamW for the rest.
+
+    A Muon group's matrices W (d_out, d_in) take, per step, with momentum μ and Nesterov look-ahead:
+    B ← μ·B + g;  U = NewtonSchulz(g + μ·B) · sqrt(max(1, d_out/d_in));  W ← W − lr·λ·W − lr·U.
+    The update's singular values are all about 1 (times the shape factor), so every direction of the
+    matrix moves at the same rate however unevenly the gradient is spread across them. Embeddings,
+    the LM head and the RMSNorm gains belong in AdamW groups, as in the original (they are not
+    "hidden" linear maps). Build the groups with `muon_param_groups`.
+    """
+
+    def __init__(
+        self,
+        params: Iterable[dict],
+        lr: float = 0.02,
+        momentum: float = 0.95,
+        ns_steps: int = 5,
+        betas: tuple[float, float] = (0.9, 0.95),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+    ) -> None:
+        _check(lr >= 0, f"Muon: learning rate must be >= 0, got {lr}")
+        _check(0.0 <= momentum < 1.0, f"Muon: momentum must be in [0, 1), got {momentum}")
+        _check(ns_steps >= 1, f"Muon: ns_steps must be >= 1, got {ns_steps}")
+        for i, beta in enumerate(betas):
+            _check(0.0 <= beta < 1.0, f"Muon: betas[{i}] must be in [0, 1), got {beta}")
+        _check(weight_decay >= 0, f"Muon: weight_decay must be >= 0, got {weight_decay}")
+        defaults = {"lr": lr, "momentum": momentum, "ns_steps": ns_steps, "betas": tuple(betas), "eps": eps,
+                    "weight_decay": weight_decay, "muon": False}  # fmt: skip
+        super().__init__(params, defaults)
+        for group in self.param_groups:
+            if group["muon"]:
+                for p in group["params"]:
+                    _check(p.dim() == 2, f"Muon: a muon group holds 2-D matrices only, got shape {tuple(p.shape)}")
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], float] | None = None) -> float | None:
+        loss = _loss_of(closure)
+        for group in self.param_groups:
+            lr, weight_decay = group["lr"], group["weight_decay"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if not group["muon"]:
+                    beta1, beta2 = group["betas"]
+                    _adamw_update(p, p.grad, state, lr, beta1, beta2, group["eps"], weight_decay)
+                    continue
+                if not state:
+                    state["momentum_buffer"] = torch.zeros_like(p)
+                buffer = state["momentum_buffer"]
+                buffer.mul_(group["momentum"]).add_(p.grad)  # B ← μB + g
+                update = newton_schulz(p.grad.add(buffer, alpha=group["momentum"]), group["ns_steps"])
+                scale = max(1.0, p.shape[0] / p.shape[1]) ** 0.5
+                if weight_decay != 0:
+                    p.mul_(1 - lr * weight_decay)
+                p.add_(update, alpha=-lr * scale)
+        return loss
+
+
+def muon_param_groups(model: torch.nn.Module, config: OptimizerConfig) -> list[dict]:
+    """Muon's split of a `TransformerLM`: hidden 2-D matrices (attention, FFN) in a Muon group at
+    `muon_learning_rate`; the embedding, LM head and norm gains in an AdamW group at
+    `max_learning_rate`. Each group keeps its peak rate as `peak_lr`, for the schedule to scale."""
+    hidden, other = [], []
+    for name, p in model.named_parameters():  # a tied embedding/LM head appears once
+        is_outer = name.startswith(("token_embeddings.", "lm_head."))
+        (hidden if p.dim() == 2 and not is_outer else other).append(p)
+    return [
+        {"params": hidden, "muon": True, "lr": config.muon_learning_rate, "peak_lr": config.muon_learning_rate},
+        {"params": other, "muon": False, "lr": config.max_learning_rate, "peak_lr": config.max_learning_rate},
+    ]
 
 
 def cosine_lr_schedule(
@@ -148,6 +260,43 @@ def cosine_lr_schedule(
     return min_learning_rate + 0.5 * (1 + math.cos(progress * math.pi)) * (max_learning_rate - min_learning_rate)
 
 
+def wsd_lr_schedule(
+    it: int,
+    max_learning_rate: float,
+    min_learning_rate: float,
+    warmup_iters: int,
+    total_iters: int,
+    decay_iters: int,
+) -> float:
+    """Warmup–stable–decay (Hu et al., 2024): linear warm-up from 0 for it < T_w, the maximum until
+    T − T_d, then a linear decay to the minimum at T (`total_iters`), the minimum after it.
+
+    Unlike the cosine, the rate stays at its peak for most of the run, and the decay can be started
+    from any checkpoint of the stable phase."""
+    _check(it >= 0, f"wsd_lr_schedule: it must be >= 0, got {it}")
+    _check(warmup_iters >= 0, f"wsd_lr_schedule: warmup_iters must be >= 0, got {warmup_iters}")
+    _check(decay_iters >= 1, f"wsd_lr_schedule: decay_iters must be >= 1, got {decay_iters}")
+    _check(
+        total_iters >= warmup_iters + decay_iters,
+        f"wsd_lr_schedule: total_iters ({total_iters}) must be at least warmup_iters + decay_iters "
+        f"({warmup_iters} + {decay_iters})",
+    )
+    _check(
+        0 <= min_learning_rate <= max_learning_rate,
+        f"wsd_lr_schedule: need 0 <= min_learning_rate <= max_learning_rate, "
+        f"got {min_learning_rate} and {max_learning_rate}",
+    )
+    if it < warmup_iters:
+        return it / warmup_iters * max_learning_rate
+    decay_start = total_iters - decay_iters
+    if it <= decay_start:
+        return max_learning_rate
+    if it >= total_iters:
+        return min_learning_rate
+    progress = (it - decay_start) / decay_iters  # 0 → 1
+    return max_learning_rate + progress * (min_learning_rate - max_learning_rate)
+
+
 def clip_grad_norm(parameters: Iterable[Tensor], max_l2_norm: float, eps: float = 1e-6) -> Tensor:
     """Scale every gradient in place by min(1, M / (‖g‖₂ + ε)), ‖g‖₂ over all gradients jointly.
 
@@ -172,6 +321,20 @@ def adamw_from_config(params: Iterable[Tensor] | Iterable[dict], config: Optimiz
     return AdamW(
         params,
         lr=config.max_learning_rate,
+        betas=(config.beta1, config.beta2),
+        eps=config.eps,
+        weight_decay=config.weight_decay,
+    )
+
+
+def optimizer_from_config(model: torch.nn.Module, config: OptimizerConfig) -> torch.optim.Optimizer:
+    """The optimizer `config.optimizer` names for `model`: AdamW over all parameters, or Muon with
+    AdamW for the parameters Muon does not take (`muon_param_groups`)."""
+    if config.optimizer == "adamw":
+        return adamw_from_config(model.parameters(), config)
+    return Muon(
+        muon_param_groups(model, config),
+        momentum=config.muon_momentum,
         betas=(config.beta1, config.beta2),
         eps=config.eps,
         weight_decay=config.weight_decay,

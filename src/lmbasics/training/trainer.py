@@ -5,9 +5,11 @@ under torchrun for several processes: `torchrun --nproc_per_node N -m lmbasics.t
 Chapters 8 to 10 call `train(config)` at other settings.
 
 A run directory (`run.out_dir`) holds `config.json`, `metrics.jsonl` (one JSON object per logged
-step, see `metrics.py`) and `checkpoint.pt`. Ctrl-C saves a checkpoint before exiting (see
-`interrupt.py`), and `--resume` continues from it bit for bit: the data sampler's state travels in
-the checkpoint. Several processes share a global batch (see `distributed.py`).
+step, see `metrics.py`) and `checkpoint.pt`; with `run.tensorboard` (or `--tensorboard`) the same
+records also go to TensorBoard event files in `tensorboard/` (`tensorboard --logdir <out_dir>`).
+Ctrl-C saves a checkpoint before exiting (see `interrupt.py`), and `--resume` continues from it bit
+for bit: the data sampler's state travels in the checkpoint. Several processes share a global batch
+(see `distributed.py`).
 """
 
 from __future__ import annotations
@@ -31,12 +33,13 @@ from lmbasics.training.data import load_tokens, sample_starts, windows_at
 from lmbasics.training.device import resolve_device
 from lmbasics.training.distributed import init_distributed
 from lmbasics.training.interrupt import stop_on_ctrl_c
-from lmbasics.training.loss import cross_entropy
+from lmbasics.training.loss import cross_entropy, cross_entropy_and_z
 from lmbasics.training.metrics import METRICS_NAME, MetricsLog
-from lmbasics.training.optim import adamw_from_config, clip_grad_norm, cosine_lr_schedule
+from lmbasics.training.optim import clip_grad_norm, cosine_lr_schedule, optimizer_from_config, wsd_lr_schedule
 
 CHECKPOINT_NAME = "checkpoint.pt"
 CONFIG_NAME = "config.json"
+TENSORBOARD_DIR = "tensorboard"
 
 
 @dataclass
@@ -72,7 +75,7 @@ class Trainer:
         self.train_tokens = self._tokens(config.data.train, "data.train")
         self.valid_tokens = self._tokens(config.data.valid, "data.valid") if config.data.valid else None
         self.model = TransformerLM.from_config(config.model, device=self.device)
-        self.optimizer = adamw_from_config(self.model.parameters(), config.optimizer)
+        self.optimizer = optimizer_from_config(self.model, config.optimizer)
         self.sampler = np.random.default_rng(run.seed)  # every rank draws the same global windows
         self.iteration, self.wall_offset = self._resume() if resume else (0, 0.0)
 
@@ -82,6 +85,7 @@ class Trainer:
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
         self.log = self._open_run_directory(resume)
+        self.tensorboard = self._open_tensorboard()
         self.progress = progress and self.dist.is_main
 
     def _check_run_directory(self, resume: bool, overwrite: bool) -> None:
@@ -129,6 +133,22 @@ class Trainer:
         atomic_write_text(self.out_dir / CONFIG_NAME, json.dumps(self.config.to_dict(), indent=2))
         return MetricsLog(self.out_dir / METRICS_NAME, self.iteration if resume else None)
 
+    def _open_tensorboard(self):  # -> SummaryWriter | None (imported only when asked for)
+        """On rank 0 with `run.tensorboard`: an event-file writer in out_dir/tensorboard."""
+        if not (self.config.run.tensorboard and self.dist.is_main):
+            return None
+        from torch.utils.tensorboard import SummaryWriter
+
+        return SummaryWriter(log_dir=str(self.out_dir / TENSORBOARD_DIR))
+
+    def _write_tensorboard(self, record: dict) -> None:
+        """Every number of a metrics record as a scalar at its step: losses under loss/, the rest under train/."""
+        for key, value in record.items():
+            if key != "step" and value is not None:
+                tag = f"loss/{key}" if key.endswith("_loss") else f"train/{key}"
+                self.tensorboard.add_scalar(tag, value, global_step=record["step"])
+        self.tensorboard.flush()
+
     def _autocast(self) -> contextlib.AbstractContextManager:
         if self.use_autocast:
             return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
@@ -136,6 +156,11 @@ class Trainer:
 
     def learning_rate(self, iteration: int) -> float:
         opt = self.config.optimizer
+        if opt.schedule == "wsd":
+            total = self.config.run.max_iters
+            decay = opt.decay_iters if opt.decay_iters is not None else max(1, round(0.2 * total))
+            peak, floor = opt.max_learning_rate, opt.min_learning_rate
+            return wsd_lr_schedule(iteration, peak, floor, opt.warmup_iters, total, decay)
         cycle = opt.cosine_cycle_iters if opt.cosine_cycle_iters is not None else self.config.run.max_iters
         return cosine_lr_schedule(iteration, opt.max_learning_rate, opt.min_learning_rate, opt.warmup_iters, cycle)
 
@@ -150,12 +175,21 @@ class Trainer:
         """One optimizer step; returns the (local) loss and the pre-clip gradient norm as tensors,
         so that on a GPU nothing waits for them unless the step is logged."""
         lr = self.learning_rate(iteration)
+        opt = self.config.optimizer
         for group in self.optimizer.param_groups:
-            group["lr"] = lr
+            if "peak_lr" in group:  # Muon's groups: each its own peak, scaled by the schedule
+                group["lr"] = group["peak_lr"] * (lr / opt.max_learning_rate if opt.max_learning_rate else 0.0)
+            else:
+                group["lr"] = lr
         inputs, targets = self._local_batch(self.train_tokens, self.sampler)
-        with self._autocast():
-            loss = cross_entropy(self.step_model(inputs), targets)
-        loss.backward()
+        if opt.z_loss:
+            with self._autocast():
+                loss, z = cross_entropy_and_z(self.step_model(inputs), targets)
+            (loss + opt.z_loss * z).backward()  # the log reports the cross-entropy alone
+        else:
+            with self._autocast():
+                loss = cross_entropy(self.step_model(inputs), targets)
+            loss.backward()
         max_norm = self.config.optimizer.max_grad_norm
         grad_norm = clip_grad_norm(self.model.parameters(), max_norm if max_norm is not None else math.inf)
         self.optimizer.step()
@@ -223,6 +257,8 @@ class Trainer:
                             val_loss = record["val_loss"] = self.evaluate()
                         if self.log:
                             self.log.write(record)
+                        if self.tensorboard:
+                            self._write_tensorboard(record)
                         bar.set_postfix(loss=f"{train_loss:.3f}")
                         window_start, window_steps = time.perf_counter(), 0
                     if step % run.checkpoint_interval == 0 or is_last or step == stop_at:
@@ -238,6 +274,8 @@ class Trainer:
             bar.close()
             if self.log:
                 self.log.close()
+            if self.tensorboard:
+                self.tensorboard.close()
         return RunResult(self.iteration, train_loss, val_loss, interrupted, self.out_dir)
 
     def close(self) -> None:
