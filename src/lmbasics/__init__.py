@@ -15,7 +15,13 @@ works for every component the book builds; the notebooks import from this one su
 # --- the book's plumbing (book) ---
 from lmbasics.book.corpora import CORPORA, token_arrays
 from lmbasics.book.display import token_view
-from lmbasics.book.experiment_log import LoggedExperiment, log_experiment, read_experiment_log
+from lmbasics.book.experiment_log import (
+    LoggedExperiment,
+    config_changes,
+    log_experiment,
+    read_experiment_log,
+    regenerate_chapters,
+)
 from lmbasics.book.experiments import SEEDS, Run, SeedRange, last, margin, run_experiment, run_seeds, seed_range
 from lmbasics.book.notebook import (
     PINNED_KERNELS,
@@ -73,6 +79,6 @@ from lmbasics.training.data import get_batch, load_tokens
 from lmbasics.training.generate import generate, next_token_distribution
 from lmbasics.training.loss import cross_entropy
 from lmbasics.training.optim import SGD, AdamW, clip_grad_norm, cosine_lr_schedule
-from lmbasics.training.trainer import train
+from lmbasics.training.trainer import Trainer, train
 
 __version__ = "0.1.0"
