@@ -15,7 +15,13 @@ works for every component the book builds; the notebooks import from this one su
 # --- the book's plumbing (book) ---
 from lmbasics.book.corpora import CORPORA, token_arrays
 from lmbasics.book.display import token_view
-from lmbasics.book.experiment_log import LoggedExperiment, log_experiment, read_experiment_log
+from lmbasics.book.experiment_log import (
+    LoggedExperiment,
+    config_changes,
+    log_experiment,
+    read_experiment_log,
+    regenerate_chapters,
+)
 from lmbasics.book.experiments import SEEDS, Run, SeedRange, last, margin, run_experiment, run_seeds, seed_range
 
 # --- chapter 2: the readable BPE (tokenization/reference.py) and peak memory of worker processes ---
@@ -88,6 +94,6 @@ from lmbasics.training.optim import (
     optimizer_from_config,
     wsd_lr_schedule,
 )
-from lmbasics.training.trainer import train
+from lmbasics.training.trainer import Trainer, train
 
 __version__ = "0.1.0"

@@ -3,7 +3,7 @@
 import pytest
 from test_experiments import tiny_base
 
-from lmbasics import log_experiment, read_experiment_log, run_seeds
+from lmbasics import config_changes, log_experiment, read_experiment_log, regenerate_chapters, run_seeds
 
 
 def test_recorded_runs_read_back_with_their_metrics(tmp_path):
@@ -33,3 +33,40 @@ def test_a_missing_run_directory_is_named(tmp_path):
         read_experiment_log(tmp_path / "log")
     with pytest.raises(ValueError, match="at least one run"):
         log_experiment("07", "empty", {"base": []}, "x", log_dir=tmp_path / "log")
+
+
+def test_entries_show_changes_from_the_base_and_stay_per_variant(tmp_path, monkeypatch):
+    base = tiny_base(tmp_path)
+    runs = {"lr 2e-2": run_seeds(base, "optimizer.max_learning_rate=0.02", seeds=(0,), runs_dir=tmp_path / "runs")}
+    log = tmp_path / "log"
+    log_experiment("08_learning_rate", "lr", runs, "c", log_dir=log, base=base)
+    (entry,) = read_experiment_log(log)
+    assert entry.chapter_number == 8 and entry.base == base
+    # the seed and the output directory are where a run ran, not what was changed
+    assert config_changes(entry.settings["lr 2e-2"][0].config, entry.base) == {"optimizer.max_learning_rate": 0.02}
+    monkeypatch.setenv("LMBASICS_SEED_OFFSET", "1")
+    assert read_experiment_log(log) == []  # another variant has recorded nothing yet
+    with pytest.raises(ValueError, match="no number"):
+        log_experiment("intro", "x", runs, "c", log_dir=log)
+
+
+def test_regenerate_runs_only_chapters_without_entries_and_names_silent_ones(tmp_path):
+    base = tiny_base(tmp_path)
+    runs = {"base": run_seeds(base, seeds=(0,), runs_dir=tmp_path / "runs")}
+    notebooks, log = tmp_path / "notebooks", tmp_path / "log"
+    notebooks.mkdir()
+    for name in ("06_optimizers", "07_training", "08_lr", "09_ablations"):
+        (notebooks / f"{name}.ipynb").write_text("{}")
+    log_experiment("07", "main run", runs, "ok", log_dir=log)
+    executed = []
+
+    def execute(path):  # stands in for running the notebook: chapter 8 records, chapter 9 does not
+        executed.append(path.name)
+        if path.name.startswith("08"):
+            log_experiment("08", "sweep", runs, "ok", log_dir=log)
+
+    with pytest.raises(RuntimeError, match="09_ablations.ipynb"):
+        regenerate_chapters(notebooks, log, execute=execute)
+    assert executed == ["08_lr.ipynb", "09_ablations.ipynb"]  # 06 is not a training chapter, 07 had run
+    (notebooks / "09_ablations.ipynb").unlink()
+    assert regenerate_chapters(notebooks, log, execute=execute) == []

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from lmbasics import last, margin, run_experiment, run_seeds, seed_range
 from lmbasics.training.config import TrainConfig
@@ -98,3 +99,18 @@ def test_setup_notebook_warns_only_without_the_pinned_kernels(monkeypatch, recwa
     monkeypatch.setenv("MKL_CBWR", "COMPATIBLE")
     with pytest.warns(UserWarning, match="CPU kernels are not pinned"):
         setup_notebook(0, num_threads=1)
+
+
+def test_snapshots_keep_checkpoints_without_changing_the_run(tmp_path):
+    base, runs = tiny_base(tmp_path), tmp_path / "runs"
+    plain = run_experiment(base, runs_dir=runs)
+    with_snapshots = run_experiment(base, runs_dir=tmp_path / "other", snapshots=[2, 4])
+    strip = [{k: v for k, v in r.items() if k not in ("tokens_per_s", "wall_time_s")} for r in plain.log]
+    assert strip == [{k: v for k, v in r.items() if k not in ("tokens_per_s", "wall_time_s")}
+                     for r in with_snapshots.log]  # fmt: skip
+    assert torch.load(with_snapshots.snapshot(2), weights_only=False)["iteration"] == 2
+    assert torch.load(with_snapshots.snapshot(4), weights_only=False)["iteration"] == 4
+    with pytest.raises(FileNotFoundError, match="no snapshot at step 3"):
+        with_snapshots.snapshot(3)
+    with pytest.raises(ValueError, match="strictly between"):
+        run_experiment(base, runs_dir=runs, snapshots=[6])

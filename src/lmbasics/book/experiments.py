@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +29,7 @@ from lmbasics.atomic import atomic_write_text
 from lmbasics.book.notebook import PINNED_KERNELS, book_seed
 from lmbasics.book.plotting import read_metrics
 from lmbasics.training.config import TrainConfig
-from lmbasics.training.trainer import CHECKPOINT_NAME, train
+from lmbasics.training.trainer import CHECKPOINT_NAME, Trainer, train
 
 SEEDS = (0, 1, 2)
 RUNS_DIR = Path("../artifacts/runs")  # relative to notebooks/, where the chapters run
@@ -50,20 +51,58 @@ class Run:
     def checkpoint(self) -> Path:
         return self.out_dir / CHECKPOINT_NAME
 
+    def snapshot(self, step: int) -> Path:
+        """The checkpoint kept at `step` (see `run_experiment(..., snapshots=...)`)."""
+        path = _snapshot_path(self.out_dir, step)
+        if not path.is_file():
+            raise FileNotFoundError(f"no snapshot at step {step} in {self.out_dir}: pass snapshots=[{step}, ...]")
+        return path
 
-def run_experiment(base: TrainConfig, *overrides: str, seed: int = 0, runs_dir: str | os.PathLike = RUNS_DIR) -> Run:
+
+def run_experiment(
+    base: TrainConfig,
+    *overrides: str,
+    seed: int = 0,
+    runs_dir: str | os.PathLike = RUNS_DIR,
+    snapshots: Sequence[int] = (),
+) -> Run:
     """Train `base` changed by `overrides` with seed `book_seed(seed)`, or reuse the same finished run.
 
-    The run lives in `runs_dir/<hash of what decides it>`; `config.json` there says which run it is."""
+    The run lives in `runs_dir/<hash of what decides it>`; `config.json` there says which run it is.
+    `snapshots` lists steps at which a copy of the checkpoint is kept (`Run.snapshot(step)`), to look
+    at the model part-way; they do not change the run's numbers (training stops and resumes bit for bit)."""
     config = base.with_overrides([*overrides, f"run.seed={book_seed(seed)}"])
+    steps = sorted(set(snapshots))
+    if any(not 0 < step < config.run.max_iters for step in steps):
+        raise ValueError(f"snapshots must lie strictly between 0 and run.max_iters={config.run.max_iters}, got {steps}")
     key = _run_key(config)
     out_dir = Path(runs_dir) / hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     config = config.with_overrides([f"run.out_dir={out_dir}"])
     record = out_dir / _RECORD
-    if not (record.is_file() and (out_dir / CHECKPOINT_NAME).is_file() and _read_json(record) == key):
-        train(config, progress=False, overwrite=True)
+    finished = record.is_file() and (out_dir / CHECKPOINT_NAME).is_file() and _read_json(record) == key
+    if not (finished and all(_snapshot_path(out_dir, step).is_file() for step in steps)):
+        if steps:
+            _train_with_snapshots(config, steps)
+        else:
+            train(config, progress=False, overwrite=True)
         atomic_write_text(record, json.dumps(key, sort_keys=True))  # written last: marks the run finished
     return Run(config, out_dir, read_metrics(out_dir))
+
+
+def _snapshot_path(out_dir: Path, step: int) -> Path:
+    return out_dir / f"checkpoint_step{step}.pt"
+
+
+def _train_with_snapshots(config: TrainConfig, steps: Sequence[int]) -> None:
+    """Train in legs that stop (checkpointed) at each of `steps` and resume: the run `train` makes."""
+    for leg, stop in enumerate([*steps, None]):
+        trainer = Trainer(config, resume=leg > 0, progress=False, overwrite=leg == 0)
+        try:
+            trainer.run(until=stop)
+        finally:
+            trainer.close()
+        if stop is not None:
+            shutil.copyfile(trainer.checkpoint_path, _snapshot_path(trainer.out_dir, stop))
 
 
 def run_seeds(base: TrainConfig, *overrides: str, seeds: Sequence[int] = SEEDS, **kwargs: Any) -> list[Run]:
