@@ -57,7 +57,7 @@ lab: $(STAMP)
 	jupyter lab --allow-root --notebook-dir=notebooks
 
 notebooks: $(STAMP)
-	@for nb in notebooks/[0-9]*.ipynb; do \
+	@for nb in notebooks/[0-9]*.ipynb notebooks/experiment_log.ipynb; do \
 		echo "executing $$nb"; \
 		jupyter nbconvert --to notebook --execute --inplace \
 			--ExecutePreprocessor.timeout=1200 --ExecutePreprocessor.kernel_name=python3 "$$nb" || exit 1; \

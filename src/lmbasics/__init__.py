@@ -4,9 +4,9 @@ The package follows the book's parts:
 
 - `lmbasics.tokenization`: Unicode bytes to token ids (chapters 2 and 3);
 - `lmbasics.model`: the Transformer LM and its resource accounting (chapters 4 and 5);
-- `lmbasics.training`: loss, optimizers, data, checkpoints, the training loop and decoding (chapters 6 to 10);
+- `lmbasics.training`: loss, optimizers, data, checkpoints, the training loop and decoding (chapters 6 to 11);
 - `lmbasics.book`: what only the chapters need (chapter 1's Unicode helpers, display, plotting, the
-  book's corpora and tokenizers, notebook set-up).
+  book's corpora and tokenizers, notebook set-up, experiments and their log, probes, `show_source`).
 
 The names exported here are the handout's API plus what the chapters use, so `from lmbasics import X`
 works for every component the book builds; the notebooks import from this one surface.
@@ -23,8 +23,6 @@ from lmbasics.book.experiment_log import (
     regenerate_chapters,
 )
 from lmbasics.book.experiments import SEEDS, Run, SeedRange, last, margin, run_experiment, run_seeds, seed_range
-
-# --- chapter 2: the readable BPE (tokenization/reference.py) and peak memory of worker processes ---
 from lmbasics.book.memory import TreeMemory, peak_tree_memory
 from lmbasics.book.notebook import (
     PINNED_KERNELS,

@@ -114,3 +114,21 @@ def test_snapshots_keep_checkpoints_without_changing_the_run(tmp_path):
         with_snapshots.snapshot(3)
     with pytest.raises(ValueError, match="strictly between"):
         run_experiment(base, runs_dir=runs, snapshots=[6])
+
+
+def test_only_the_training_code_decides_whether_a_run_is_reused(tmp_path, monkeypatch):
+    from lmbasics.book import experiments
+
+    files = ["model/lm.py", "training/trainer.py", "checks.py", "atomic.py", "book/experiments.py", "book/notebook.py"]
+    for name in [*files, "book/plotting.py", "tokenization/bpe.py"]:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("x = 1\n")
+    monkeypatch.setattr(experiments, "_SOURCE", tmp_path)
+    before = experiments._source_digest()
+    (tmp_path / "book/plotting.py").write_text("x = 2\n")  # display code: the run is reused
+    assert experiments._source_digest() == before
+    for name in files:
+        (tmp_path / name).write_text((tmp_path / name).read_text() + "y = 3\n")
+        changed = experiments._source_digest()
+        assert changed != before, name
+        before = changed

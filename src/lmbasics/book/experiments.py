@@ -3,7 +3,7 @@ comparisons that count only when they exceed the spread across seeds.
 
 `run_experiment` trains one config (with `section.key=value` overrides) at one seed and returns its
 metrics log. A finished run is reused when everything that decides its numbers is unchanged: the
-config, the seed (shifted by `LMBASICS_SEED_OFFSET`), the token arrays, the library's source, torch's
+config, the seed (shifted by `LMBASICS_SEED_OFFSET`), the token arrays, the library's training code, torch's
 version and the CPU kernel settings. So a chapter that repeats another chapter's run, or a notebook
 re-run in JupyterLab, does not train again, and any change that could move a bit trains afresh.
 
@@ -35,6 +35,10 @@ SEEDS = (0, 1, 2)
 RUNS_DIR = Path("../artifacts/runs")  # relative to notebooks/, where the chapters run
 _RECORD = "experiment.json"
 _SOURCE = Path(__file__).resolve().parent.parent  # the lmbasics package
+# The code a run's numbers can depend on: the model, the training loop, the checks and writes they use, and
+# how this module and the notebook set-up drive them. Display, plotting, probes and tokenization (whose
+# output reaches a run only as token arrays, hashed separately) are left out, so editing them reuses runs.
+_RUN_SOURCES = ("model", "training", "checks.py", "atomic.py", "book/experiments.py", "book/notebook.py")
 
 Log = list[dict[str, Any]]
 
@@ -168,7 +172,12 @@ def _file_digest(path: str | os.PathLike) -> str:
 
 def _source_digest() -> str:
     digest = hashlib.sha256()
-    for path in sorted(_SOURCE.rglob("*.py")):
+    paths = [
+        p
+        for name in _RUN_SOURCES
+        for p in ([_SOURCE / name] if name.endswith(".py") else (_SOURCE / name).rglob("*.py"))
+    ]
+    for path in sorted(paths):
         digest.update(str(path.relative_to(_SOURCE)).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:16]
 
