@@ -24,6 +24,8 @@ What it does not do: no dropout or KV cache; generation lives in its own module.
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 import torch
 from jaxtyping import Float, Int
 from torch import Tensor, nn
@@ -101,20 +103,8 @@ class TransformerLM(nn.Module):
     ) -> None:  # fmt: skip
         super().__init__()
         # Validates every argument with a clear message (and is what checkpoints store).
-        self.config = ModelConfig(
-            vocab_size=vocab_size,
-            context_length=context_length,
-            d_model=d_model,
-            num_layers=num_layers,
-            num_heads=num_heads,
-            d_ff=d_ff,
-            rope_theta=rope_theta,
-            norm=norm,
-            ffn=ffn,
-            tie_embeddings=tie_embeddings,
-            qk_norm=qk_norm,
-            logit_softcap=logit_softcap,
-        )
+        arguments = locals()
+        self.config = ModelConfig(**{field.name: arguments[field.name] for field in fields(ModelConfig)})
         factory = {"device": device, "dtype": dtype}
         # A tied matrix is also the output layer: std 1/sqrt(d) gives logits of about unit scale.
         embedding_std = d_model**-0.5 if tie_embeddings else 1.0

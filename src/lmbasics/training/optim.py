@@ -35,6 +35,16 @@ def _check(condition: bool, message: str) -> None:
         raise ValueError(message)
 
 
+def _check_schedule(name: str, it: int, warmup_iters: int, min_learning_rate: float, max_learning_rate: float) -> None:
+    """The arguments every learning-rate schedule shares, checked with messages that name the schedule."""
+    _check(it >= 0, f"{name}: it must be >= 0, got {it}")
+    _check(warmup_iters >= 0, f"{name}: warmup_iters must be >= 0, got {warmup_iters}")
+    _check(
+        0 <= min_learning_rate <= max_learning_rate,
+        f"{name}: need 0 <= min_learning_rate <= max_learning_rate, got {min_learning_rate} and {max_learning_rate}",
+    )
+
+
 def _loss_of(closure: Callable[[], float] | None) -> float | None:
     """What `Optimizer.step(closure)` returns: the closure's loss, computed with gradients on."""
     if closure is None:
@@ -241,16 +251,10 @@ def cosine_lr_schedule(
     Linear warm-up from 0 for it < T_w, then a half cosine from the maximum at T_w down to the
     minimum at T_c, then the minimum for it > T_c.
     """
-    _check(it >= 0, f"cosine_lr_schedule: it must be >= 0, got {it}")
-    _check(warmup_iters >= 0, f"cosine_lr_schedule: warmup_iters must be >= 0, got {warmup_iters}")
+    _check_schedule("cosine_lr_schedule", it, warmup_iters, min_learning_rate, max_learning_rate)
     _check(
         cosine_cycle_iters > warmup_iters,
         f"cosine_lr_schedule: cosine_cycle_iters ({cosine_cycle_iters}) must exceed warmup_iters ({warmup_iters})",
-    )
-    _check(
-        0 <= min_learning_rate <= max_learning_rate,
-        f"cosine_lr_schedule: need 0 <= min_learning_rate <= max_learning_rate, "
-        f"got {min_learning_rate} and {max_learning_rate}",
     )
     if it < warmup_iters:
         return it / warmup_iters * max_learning_rate
@@ -273,18 +277,12 @@ def wsd_lr_schedule(
 
     Unlike the cosine, the rate stays at its peak for most of the run, and the decay can be started
     from any checkpoint of the stable phase."""
-    _check(it >= 0, f"wsd_lr_schedule: it must be >= 0, got {it}")
-    _check(warmup_iters >= 0, f"wsd_lr_schedule: warmup_iters must be >= 0, got {warmup_iters}")
+    _check_schedule("wsd_lr_schedule", it, warmup_iters, min_learning_rate, max_learning_rate)
     _check(decay_iters >= 1, f"wsd_lr_schedule: decay_iters must be >= 1, got {decay_iters}")
     _check(
         total_iters >= warmup_iters + decay_iters,
         f"wsd_lr_schedule: total_iters ({total_iters}) must be at least warmup_iters + decay_iters "
         f"({warmup_iters} + {decay_iters})",
-    )
-    _check(
-        0 <= min_learning_rate <= max_learning_rate,
-        f"wsd_lr_schedule: need 0 <= min_learning_rate <= max_learning_rate, "
-        f"got {min_learning_rate} and {max_learning_rate}",
     )
     if it < warmup_iters:
         return it / warmup_iters * max_learning_rate
