@@ -1,4 +1,4 @@
-"""Loss curves from the JSONL metrics that `lmbasics train` writes, for chapters 7 to 10.
+"""Loss curves from the JSONL metrics that `lmbasics train` writes, for chapters 7 to 11.
 
 `read_metrics` loads a run's log; `plot_losses` draws one or several runs against steps, tokens
 or wall-clock time; `plot_seed_bands` draws each setting's mean over seeds with the band from the
