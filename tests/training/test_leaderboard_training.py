@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from test_trainer import VOCAB, tiny_config  # the same learnable toy run
 
 from lmbasics import TransformerLM
 from lmbasics.model.config import ModelConfig
@@ -22,26 +23,6 @@ from lmbasics.training.optim import (
     wsd_lr_schedule,
 )
 from lmbasics.training.trainer import TENSORBOARD_DIR, Trainer, train
-
-VOCAB = 64
-
-
-def tiny_config(tmp_path: Path, **run) -> TrainConfig:
-    """A model that learns repeated 5-token "words" in a second (as in test_trainer.py)."""
-    rng = np.random.default_rng(0)
-    words = rng.integers(0, VOCAB, size=(20, 5))
-    tokens = np.concatenate([words[i] for i in rng.integers(0, 20, size=4000)]).astype(np.uint16)
-    np.save(tmp_path / "train.npy", tokens[:16000])
-    np.save(tmp_path / "valid.npy", tokens[16000:])
-    values = {
-        "model": dict(vocab_size=VOCAB, context_length=16, d_model=32, num_layers=2, num_heads=2, d_ff=64),
-        "optimizer": dict(max_learning_rate=1e-2, min_learning_rate=1e-3, warmup_iters=5, weight_decay=0.0),
-        "data": dict(train=str(tmp_path / "train.npy"), valid=str(tmp_path / "valid.npy")),
-        "run": dict(batch_size=8, max_iters=40, eval_interval=20, eval_iters=2, log_interval=5,
-                    checkpoint_interval=20, out_dir=str(tmp_path / "run"), device="cpu", num_threads=1) | run,
-    }  # fmt: skip
-    return TrainConfig.from_dict(values)
-
 
 # --- z-loss ---
 
