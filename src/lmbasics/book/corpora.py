@@ -36,6 +36,12 @@ CORPORA: dict[str, dict[str, str]] = {
 }
 
 
+# The handout's full training files, which the book only extrapolates to: corpus -> size in bytes.
+# TinyStoriesV2-GPT4-train.txt is exactly this long (2.23 GB, which `ls -h` shows as 2.1G); the
+# OpenWebText sample's owt_train.txt is about 11.9 GB.
+FULL_TRAIN_BYTES: dict[str, int] = {"tinystories": 2_227_753_162, "webtext": 11_900_000_000}
+
+
 def corpus_path(corpus: str, split: str = "train", data_dir: str | os.PathLike = "../data") -> Path:
     """The text file of one split of one of the book's corpora (`data_dir` defaults to the chapters' view)."""
     check_choice("corpus", corpus, CORPORA)
