@@ -34,7 +34,7 @@ from lmbasics.book.notebook import (
     setup_notebook,
 )
 from lmbasics.book.plotting import plot_losses, plot_seed_bands, read_metrics
-from lmbasics.book.probes import LossHeatmap, activation_norms, loss_heatmap, token_losses
+from lmbasics.book.probes import LossHeatmap, activation_norms, loss_heatmap, mean_window_loss, token_losses
 from lmbasics.book.source import SourceView, show_source
 from lmbasics.book.tokenizers import book_tokenizer, load_or_train_tokenizer
 from lmbasics.book.unicode import describe_chars, encoded_sizes, undecodable_sequences, utf8_bits, utf8_layout

@@ -1,10 +1,11 @@
-"""activation_norms, token_losses and loss_heatmap: measurements that agree with a direct computation."""
+"""activation_norms, token_losses, mean_window_loss and loss_heatmap: measurements that agree with a direct
+computation."""
 
 import numpy as np
 import pytest
 import torch
 
-from lmbasics import TransformerLM, activation_norms, cross_entropy, loss_heatmap, token_losses
+from lmbasics import TransformerLM, activation_norms, cross_entropy, loss_heatmap, mean_window_loss, token_losses
 
 
 def _model(norm: str = "pre") -> TransformerLM:
@@ -75,3 +76,18 @@ def test_loss_heatmap_rejects_mismatched_lengths_and_bad_scale():
         loss_heatmap(["a", "b"], np.array([1.0]))
     with pytest.raises(ValueError, match="vmax"):
         loss_heatmap(["a"], [1.0], vmax=0)
+
+
+def test_mean_window_loss_is_the_mean_over_whole_windows_and_ignores_the_tail():
+    model = _model()
+    ids = np.random.default_rng(3).integers(0, 50, size=3 * 8 + 1 + 5)  # 3 windows of 8 predictions, then a tail
+    per_window = [token_losses(model, ids[w * 8 : w * 8 + 9].tolist()) for w in range(3)]
+    expected = float(np.mean(np.concatenate(per_window)))
+    for batch_size in (1, 2, 64):  # 2: batches of 2 and 1 windows
+        assert mean_window_loss(model, ids, batch_size=batch_size) == pytest.approx(expected, rel=1e-5)
+    assert mean_window_loss(model, ids) == mean_window_loss(model, ids[: 3 * 8 + 1])  # the tail is left out
+
+
+def test_mean_window_loss_needs_one_full_window():
+    with pytest.raises(ValueError, match="at least context_length"):
+        mean_window_loss(_model(), [1] * 8)

@@ -5,7 +5,8 @@ layer, and how much each token of a text costs the model.
 the residual stream after the embedding and after every block, of the LM head's input and of the
 logits: the picture of what the norms (or their absence) do to the scale of the activations.
 `token_losses` returns the loss of every next-token prediction in a window of text, which
-`loss_heatmap` colours token by token.
+`loss_heatmap` colours token by token. `mean_window_loss` is the mean of such losses over a whole
+text: the deterministic evaluation that chapter 10 compares datasets and tokenizers with.
 
 What it does not do: it never changes the model (the hooks are removed before returning) and does
 not train; pass a model in eval mode, e.g. from `load_model`.
@@ -23,6 +24,7 @@ from jaxtyping import Float, Int
 from torch import Tensor
 
 from lmbasics.model.lm import TransformerLM
+from lmbasics.training.loss import cross_entropy
 
 
 def _rms(x: Float[Tensor, "... d"]) -> float:
@@ -73,6 +75,28 @@ def token_losses(model: TransformerLM, token_ids: Sequence[int]) -> Float[np.nda
     logits = model(ids[None, :-1])[0].float()  # (n - 1, vocab)
     log_probs = logits - torch.logsumexp(logits, dim=-1, keepdim=True)
     return (-log_probs.gather(-1, ids[1:, None])[:, 0]).numpy()
+
+
+@torch.no_grad()
+def mean_window_loss(model: TransformerLM, token_ids: Sequence[int] | np.ndarray, batch_size: int = 64) -> float:
+    """Mean loss in nats per prediction over every non-overlapping window of `context_length` predictions.
+
+    Unlike the trainer's validation loss (a few random batches), every token of the text after the first
+    is predicted exactly once, so the figure is the same on every call; a prediction sees the tokens
+    before it in its own window only. The tail that does not fill a window is left out."""
+    context = model.config.context_length
+    windows = (len(token_ids) - 1) // context
+    if windows < 1:
+        needed = context + 1
+        raise ValueError(f"mean_window_loss needs at least context_length + 1 = {needed} tokens, got {len(token_ids)}")
+    ids = torch.from_numpy(np.asarray(token_ids[: windows * context + 1], dtype=np.int64))
+    inputs: Int[Tensor, "windows seq"] = ids[:-1].view(windows, context)
+    targets: Int[Tensor, "windows seq"] = ids[1:].view(windows, context)
+    total = sum(
+        cross_entropy(model(inputs[i : i + batch_size]), targets[i : i + batch_size]) * len(inputs[i : i + batch_size])
+        for i in range(0, windows, batch_size)
+    )
+    return float(total / windows)
 
 
 @dataclass(frozen=True)
