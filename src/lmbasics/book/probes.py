@@ -92,10 +92,8 @@ def mean_window_loss(model: TransformerLM, token_ids: Sequence[int] | np.ndarray
     ids = torch.from_numpy(np.asarray(token_ids[: windows * context + 1], dtype=np.int64))
     inputs: Int[Tensor, "windows seq"] = ids[:-1].view(windows, context)
     targets: Int[Tensor, "windows seq"] = ids[1:].view(windows, context)
-    total = sum(
-        cross_entropy(model(inputs[i : i + batch_size]), targets[i : i + batch_size]) * len(inputs[i : i + batch_size])
-        for i in range(0, windows, batch_size)
-    )
+    batches = zip(inputs.split(batch_size), targets.split(batch_size))
+    total = sum(cross_entropy(model(x), y) * len(x) for x, y in batches)
     return float(total / windows)
 
 
