@@ -20,7 +20,7 @@ from lmbasics.tokenization.pretokenize import (
     pretokenize,
     special_token_regex,
 )
-from lmbasics.tokenization.reference import naive_merges, naive_train_bpe
+from lmbasics.tokenization.reference import count_words, incremental_merges, naive_merges, naive_train_bpe
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 DATA = Path(__file__).resolve().parents[2] / "data"
@@ -98,6 +98,35 @@ def test_naive_trainer_reproduces_the_reference_fixture_and_checks_its_size():
     assert naive_merges({"ab": 0, "cd": 2}, 5) == [(b"c", b"d")]  # words that never occur are ignored
     with pytest.raises(ValueError, match="at least 257"):
         naive_train_bpe(text, 256, [EOT])
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.dictionaries(st.text("abc", min_size=0, max_size=9).map(str.encode), st.integers(0, 6), max_size=12),
+    st.integers(1, 25),
+)
+def test_the_dict_trainer_equals_naive_recounting(word_counts, num_merges):
+    # The chapter's incremental trainer (pair counts in a dict, updated per rewritten word, a lazy heap)
+    # against the recounting definition; runs like aaaa and abab, empty and zero-count words included.
+    assert incremental_merges(word_counts, num_merges) == naive_merges(word_counts, num_merges)
+
+
+def test_the_dict_trainer_reproduces_the_reference_fixture():
+    # corpus.en until the reference's 243 merges: the same list as train_bpe and the fixture, in order.
+    _, ref_merges = read_reference()
+    counts = count_words((FIXTURES / "corpus.en").read_text(encoding="utf-8"), [EOT])
+    assert incremental_merges(counts, len(ref_merges)) == ref_merges
+    assert incremental_merges({"ab": 0, "cd": 2}, 5) == [(b"c", b"d")]  # words that never occur are ignored
+
+
+def test_the_dict_trainer_equals_the_fast_engine_until_no_pair_is_left():
+    # Every merge of the multilingual text (ties between rare pairs at the end) and of a TinyStories fixture.
+    stories = count_words((FIXTURES / "tinystories_sample.txt").read_text(encoding="utf-8"), [EOT])
+    for counts in (real_text_counts("multilingual/udhr_article1.tsv"), stories):
+        counts = {w.encode("utf-8") if isinstance(w, str) else w: c for w, c in counts.items()}
+        merges = incremental_merges(counts, 100_000)
+        assert merges == bpe_merges(counts, 100_000)
+        assert len(merges) < 100_000  # it ran out of pairs: every word is one token
 
 
 def real_text_counts(name: str) -> Counter:

@@ -1,9 +1,11 @@
 """The readable BPE (chapter 2): a naive trainer and a naive encoder, written after the handout's description.
 
 This module is the definition; `bpe.py` and `tokenizer.py` are the fast versions. Like tiktoken's
-`_educational.py`, it favours plain code over speed: every merge recounts every pair of every word, and
-encoding tries every merge on every pre-token. The tests use it as the oracle for the fast code (same
-merges, same ids), and chapter 2 walks through it.
+`_educational.py`, it favours plain code over speed. `naive_merges` recounts every pair of every word for
+every merge, and encoding tries every merge on every pre-token. `incremental_merges` is the same trainer
+with the one idea that makes BPE training practical: keep the pair counts from merge to merge and
+update only those of the words that the merge rewrites. The tests use both as the oracle for the fast
+code (same merges, same ids), and chapters 2 and 3 walk through them.
 
 - **Training** (handout §2.4): cut the text into pre-tokens (special tokens removed first, so no pair
   spans two documents), count them, write each as a tuple of single bytes, then repeat: count the
@@ -17,9 +19,11 @@ What it does not do: files, streams, parallelism, or anything fast; use `train_b
 
 from __future__ import annotations
 
+import heapq
 import re
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import regex
 
@@ -116,6 +120,69 @@ def naive_merges(word_counts: Mapping[bytes, int] | Mapping[str, int], num_merge
         best = most_frequent(pairs)
         merges.append(best)
         words = {merge_word(word, best): count for word, count in words.items()}
+    return merges
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    """A heap entry: `heapq` pops the smallest, so "smaller" here means more frequent, then the greater pair."""
+
+    count: int
+    pair: Pair
+
+    def __lt__(self, other: _Candidate) -> bool:
+        return (self.count, self.pair) > (other.count, other.pair)
+
+
+def incremental_merges(word_counts: Mapping[bytes, int] | Mapping[str, int], num_merges: int) -> list[Pair]:
+    """The merges of `naive_merges`, without recounting: only the words a merge rewrites change the counts.
+
+    `pairs` holds every pair's count and `has_pair` the words it occurs in. Merging a pair rewrites just
+    those words; each one takes its old pairs' counts away and adds its new pairs', so a pair that no
+    rewritten word touches keeps its count. The next merge comes from a heap of (count, pair): a count
+    that changed is pushed again, and a popped entry whose count is out of date is skipped.
+
+    >>> merges = incremental_merges({b"low": 5, b"lower": 2, b"widest": 3, b"newest": 6}, 6)
+    >>> [(a + b" " + b).decode() for a, b in merges]
+    ['s t', 'e st', 'o w', 'l ow', 'w est', 'n e']
+    """
+    words: list[Word] = []  # each distinct pre-token as a tuple of tokens
+    counts: list[int] = []  # how often it occurs
+    pairs: Counter[Pair] = Counter()  # (a, b) -> occurrences, summed over the words
+    has_pair: defaultdict[Pair, set[int]] = defaultdict(set)  # (a, b) -> indices of words that hold it (or did)
+    for word, count in word_counts.items():
+        raw = word.encode("utf-8") if isinstance(word, str) else word
+        if count > 0:
+            words.append(tuple(bytes((b,)) for b in raw))
+            counts.append(count)
+            for pair in zip(words[-1], words[-1][1:]):
+                pairs[pair] += count
+                has_pair[pair].add(len(words) - 1)
+    heap = [_Candidate(count, pair) for pair, count in pairs.items()]
+    heapq.heapify(heap)
+    merges: list[Pair] = []
+    while len(merges) < num_merges and heap:
+        top = heapq.heappop(heap)
+        if pairs.get(top.pair) != top.count:
+            continue  # stale: the pair's count changed since this entry was pushed
+        best = top.pair
+        merges.append(best)
+        change: Counter[Pair] = Counter()
+        for i in has_pair.pop(best):
+            old = words[i]
+            words[i] = new = merge_word(old, best)
+            for pair in zip(old, old[1:]):
+                change[pair] -= counts[i]
+            for pair in zip(new, new[1:]):
+                change[pair] += counts[i]
+                has_pair[pair].add(i)
+        for pair, delta in change.items():
+            if delta:  # pairs of a rewritten word that the merge did not touch cancel out
+                pairs[pair] += delta
+                if pairs[pair]:
+                    heapq.heappush(heap, _Candidate(pairs[pair], pair))
+                else:
+                    del pairs[pair]
     return merges
 
 
