@@ -63,6 +63,20 @@ from lmbasics.model.attention import (
 from lmbasics.model.config import PRESETS, ModelConfig
 from lmbasics.model.layers import Embedding, Linear, ReLUSquaredFFN, RMSNorm, SiLUFFN, SwiGLU, silu
 from lmbasics.model.lm import TransformerBlock, TransformerLM
+from lmbasics.model.minimal import (
+    MinimalEmbedding,
+    MinimalLinear,
+    MinimalMultiHeadSelfAttention,
+    MinimalRMSNorm,
+    MinimalRoPE,
+    MinimalSwiGLU,
+    MinimalTransformerBlock,
+    MinimalTransformerLM,
+    minimal_attention,
+    minimal_attention_weights,
+    minimal_silu,
+    minimal_softmax,
+)
 
 # --- tokenization ---
 from lmbasics.tokenization.bpe import bpe_merges, train_bpe
@@ -82,6 +96,7 @@ from lmbasics.training.config import TrainConfig, load_train_config
 from lmbasics.training.data import get_batch, load_tokens
 from lmbasics.training.generate import generate, next_token_distribution
 from lmbasics.training.loss import cross_entropy, cross_entropy_and_z
+from lmbasics.training.minimal import minimal_cross_entropy
 from lmbasics.training.optim import (
     SGD,
     AdamW,
