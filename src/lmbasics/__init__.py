@@ -13,6 +13,7 @@ works for every component the book builds; the notebooks import from this one su
 """
 
 # --- the book's plumbing (book) ---
+from lmbasics.book.autograd import saved_for_backward
 from lmbasics.book.corpora import CORPORA, FULL_TRAIN_BYTES, token_arrays
 from lmbasics.book.display import token_view
 from lmbasics.book.experiment_log import (
