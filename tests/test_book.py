@@ -114,6 +114,7 @@ GRADED_COMPONENTS = {
     "02_bpe_training": [
         "lmbasics.tokenization.reference.naive_merges",
         "lmbasics.tokenization.reference.merge_word",
+        "lmbasics.tokenization.reference.merge_steps",
         "lmbasics.tokenization.bpe._merge_pair",
         "lmbasics.tokenization.bpe.bpe_merges",
     ],

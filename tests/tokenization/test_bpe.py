@@ -20,7 +20,13 @@ from lmbasics.tokenization.pretokenize import (
     pretokenize,
     special_token_regex,
 )
-from lmbasics.tokenization.reference import count_words, incremental_merges, naive_merges, naive_train_bpe
+from lmbasics.tokenization.reference import (
+    count_words,
+    incremental_merges,
+    merge_steps,
+    naive_merges,
+    naive_train_bpe,
+)
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 DATA = Path(__file__).resolve().parents[2] / "data"
@@ -117,6 +123,15 @@ def test_the_dict_trainer_reproduces_the_reference_fixture():
     counts = count_words((FIXTURES / "corpus.en").read_text(encoding="utf-8"), [EOT])
     assert incremental_merges(counts, len(ref_merges)) == ref_merges
     assert incremental_merges({"ab": 0, "cd": 2}, 5) == [(b"c", b"d")]  # words that never occur are ignored
+
+
+def test_merge_steps_report_each_merge_with_its_count():
+    # The handout's example until every word is one token: the counts it lists, then its 12 merges.
+    steps = list(merge_steps({b"low": 5, b"lower": 2, b"widest": 3, b"newest": 6}))
+    assert [n for _, n in steps] == [9, 9, 7, 7, 6, 6, 6, 3, 3, 3, 2, 2]
+    assert [f"{a.decode()} {b.decode()}" for (a, b), _ in steps] == (
+        "s t, e st, o w, l ow, w est, n e, ne west, w i, wi d, wid est, low e, lowe r".split(", ")
+    )
 
 
 def test_the_dict_trainer_equals_the_fast_engine_until_no_pair_is_left():

@@ -2,10 +2,10 @@
 
 This module is the definition; `bpe.py` and `tokenizer.py` are the fast versions. Like tiktoken's
 `_educational.py`, it favours plain code over speed. `naive_merges` recounts every pair of every word for
-every merge, and encoding tries every merge on every pre-token. `incremental_merges` is the same trainer
-with the one idea that makes BPE training practical: keep the pair counts from merge to merge and
-update only those of the words that the merge rewrites. The tests use both as the oracle for the fast
-code (same merges, same ids), and chapters 2 and 3 walk through them.
+every merge, and encoding tries every merge on every pre-token. `merge_steps` (`incremental_merges` takes
+its first n merges) is the same trainer with the one idea that makes BPE training practical: keep the
+pair counts from merge to merge and update only those of the words that a merge rewrites. The tests use
+these as the oracle for the fast code (same merges, same ids), and chapters 2 and 3 walk through them.
 
 - **Training** (handout §2.4): cut the text into pre-tokens (special tokens removed first, so no pair
   spans two documents), count them, write each as a tuple of single bytes, then repeat: count the
@@ -20,9 +20,10 @@ What it does not do: files, streams, parallelism, or anything fast; use `train_b
 from __future__ import annotations
 
 import heapq
+import itertools
 import re
 from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import regex
@@ -135,16 +136,25 @@ class _Candidate:
 
 
 def incremental_merges(word_counts: Mapping[bytes, int] | Mapping[str, int], num_merges: int) -> list[Pair]:
-    """The merges of `naive_merges`, without recounting: only the words a merge rewrites change the counts.
+    """The merges of `naive_merges`, without recounting: the first `num_merges` of `merge_steps`.
+
+    >>> merges = incremental_merges({b"low": 5, b"lower": 2, b"widest": 3, b"newest": 6}, 6)
+    >>> [(a + b" " + b).decode() for a, b in merges]
+    ['s t', 'e st', 'o w', 'l ow', 'w est', 'n e']
+    """
+    return [pair for pair, _ in itertools.islice(merge_steps(word_counts), num_merges)]
+
+
+def merge_steps(word_counts: Mapping[bytes, int] | Mapping[str, int]) -> Iterator[tuple[Pair, int]]:
+    """Each merge and its count, in order, until no pair is left; only the words a merge rewrites are recounted.
 
     `pairs` holds every pair's count and `has_pair` the words it occurs in. Merging a pair rewrites just
     those words; each one takes its old pairs' counts away and adds its new pairs', so a pair that no
     rewritten word touches keeps its count. The next merge comes from a heap of (count, pair): a count
     that changed is pushed again, and a popped entry whose count is out of date is skipped.
 
-    >>> merges = incremental_merges({b"low": 5, b"lower": 2, b"widest": 3, b"newest": 6}, 6)
-    >>> [(a + b" " + b).decode() for a, b in merges]
-    ['s t', 'e st', 'o w', 'l ow', 'w est', 'n e']
+    >>> [(a + b" " + b).decode() + f" x{n}" for (a, b), n in merge_steps({b"low": 5, b"lower": 2})]
+    ['o w x7', 'l ow x7', 'low e x2', 'lowe r x2']
     """
     words: list[Word] = []  # each distinct pre-token as a tuple of tokens
     counts: list[int] = []  # how often it occurs
@@ -160,13 +170,12 @@ def incremental_merges(word_counts: Mapping[bytes, int] | Mapping[str, int], num
                 has_pair[pair].add(len(words) - 1)
     heap = [_Candidate(count, pair) for pair, count in pairs.items()]
     heapq.heapify(heap)
-    merges: list[Pair] = []
-    while len(merges) < num_merges and heap:
+    while heap:
         top = heapq.heappop(heap)
         if pairs.get(top.pair) != top.count:
             continue  # stale: the pair's count changed since this entry was pushed
         best = top.pair
-        merges.append(best)
+        yield best, top.count
         change: Counter[Pair] = Counter()
         for i in has_pair.pop(best):
             old = words[i]
@@ -183,7 +192,6 @@ def incremental_merges(word_counts: Mapping[bytes, int] | Mapping[str, int], num
                     heapq.heappush(heap, _Candidate(pairs[pair], pair))
                 else:
                     del pairs[pair]
-    return merges
 
 
 def naive_train_bpe(
