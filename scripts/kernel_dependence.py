@@ -7,8 +7,16 @@ variant. A chapter with no differing cell reproduces on another machine of this 
 kernels, so nbval alone proves it there; the others belong in `KERNEL_DEPENDENT` (scripts/robustness.py),
 which sets the chapters of make test's perturbed pass.
 
+Cell by cell, the outputs that changed are the ones tagged `kernel-dependent` in the committed
+notebook: `pytest --nbval` in portable mode (the root conftest.py, `LMBASICS_NBVAL`) checks those cells
+by their asserts only. The script fails when a changed cell lacks the tag; `--write-tags` sets the tags
+of every measured chapter to exactly the changed cells (cell metadata only: sources and outputs are
+left byte for byte). A tag on a cell that no variant changed is reported, not failed: it may come
+from a machine this script has no copies from.
+
     python scripts/robustness.py --variants aten-default,aten-avx2,mkl-compatible   # first, or make robustness
-    python scripts/kernel_dependence.py
+    python scripts/kernel_dependence.py                  # report; fails on a missing tag or chapter
+    python scripts/kernel_dependence.py --write-tags     # then re-run it: it passes
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ from pathlib import Path
 
 from robustness import KERNEL_DEPENDENT, ROOT, notebooks
 
+KERNEL_DEPENDENT_TAG = "kernel-dependent"  # lmbasics.book.bitexact.KERNEL_DEPENDENT_TAG (a test checks)
 KERNEL_VARIANTS = ["aten-default", "aten-avx2", "mkl-compatible"]
 UNPINNED_WARNING = re.compile(r"^.*UserWarning: CPU kernels are not pinned.*\n(.*\n)?", re.MULTILINE)
 
@@ -55,34 +64,87 @@ def compared_outputs(path: Path, rules: list[tuple[re.Pattern[str], str]]) -> li
     return texts
 
 
+def changed_cells(notebook: Path, copies: list[Path], rules: list[tuple[re.Pattern[str], str]]) -> list[int]:
+    """Code-cell numbers whose compared output differs between `notebook` and any of `copies`."""
+    committed = compared_outputs(notebook, rules)
+    variants = [compared_outputs(copy, rules) for copy in copies]
+    for copy, texts in zip(copies, variants):
+        if len(texts) != len(committed):
+            raise SystemExit(f"kernel_dependence: {copy} has {len(texts)} code cells, {notebook} {len(committed)}")
+    return [i for i, text in enumerate(committed) if text and any(v[i] != text for v in variants)]
+
+
+def tagged_cells(notebook: Path) -> list[int]:
+    """Code-cell numbers tagged `kernel-dependent` in `notebook`."""
+    code = [c for c in json.loads(notebook.read_text(encoding="utf-8"))["cells"] if c["cell_type"] == "code"]
+    return [i for i, cell in enumerate(code) if KERNEL_DEPENDENT_TAG in cell.get("metadata", {}).get("tags", [])]
+
+
+def write_tags(notebook: Path, cells: list[int]) -> bool:
+    """Tag exactly code cells `cells` of `notebook` `kernel-dependent` (other tags kept); True if it changed.
+
+    Only cell metadata changes; the file keeps Jupyter's layout (one-space indent, sorted keys)."""
+    raw = notebook.read_text(encoding="utf-8")
+    nb = json.loads(raw)
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    for i, cell in enumerate(code):
+        tags = [t for t in cell.get("metadata", {}).get("tags", []) if t != KERNEL_DEPENDENT_TAG]
+        if i in cells:
+            tags.append(KERNEL_DEPENDENT_TAG)
+        if tags:
+            cell.setdefault("metadata", {})["tags"] = tags
+        else:
+            cell.get("metadata", {}).pop("tags", None)
+    text = json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+    if text == raw:
+        return False
+    notebook.write_text(text, encoding="utf-8")
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--log-dir", default=str(ROOT / "artifacts" / "robustness"))
+    parser.add_argument("--chapters", default="all", help="'all' (default) or e.g. '07,08': the chapters to look at")
+    parser.add_argument("--write-tags", action="store_true", help="tag exactly the changed cells kernel-dependent")
     args = parser.parse_args(argv)
     rules = sanitizers()
-    dependent, missing = [], []
-    print("| chapter | cells nbval compares | change under some kernel variant (code cell numbers) |")
-    print("|---|---:|---|")
-    for notebook in notebooks("all"):
+    dependent, missing, untagged = [], [], []
+    print("| chapter | cells nbval compares | change under some kernel variant (code cell numbers) | tagged |")
+    print("|---|---:|---|---|")
+    for notebook in notebooks(args.chapters):
         copies = [Path(args.log_dir) / variant / notebook.name for variant in KERNEL_VARIANTS]
         if not all(copy.is_file() for copy in copies):
             missing.append(notebook.name)
             continue
-        committed = compared_outputs(notebook, rules)
-        variants = [compared_outputs(copy, rules) for copy in copies]
-        compared = [i for i, text in enumerate(committed) if text]
-        changed = [i for i in compared if any(v[i] != committed[i] for v in variants)]
-        print(f"| {notebook.name[:2]} | {len(compared)} | {len(changed)}: {changed} |")
+        compared = [i for i, text in enumerate(compared_outputs(notebook, rules)) if text]
+        changed = changed_cells(notebook, copies, rules)
+        if args.write_tags and write_tags(notebook, changed):
+            print(f"kernel_dependence: tagged {notebook.name} cells {changed} {KERNEL_DEPENDENT_TAG}", file=sys.stderr)
+        tagged = tagged_cells(notebook)
+        print(f"| {notebook.name[:2]} | {len(compared)} | {len(changed)}: {changed} | {tagged} |")
         if changed:
             dependent.append(notebook.name[:2])
+        untagged += [f"{notebook.name} cell {i}" for i in changed if i not in tagged]
+        stale = [i for i in tagged if i not in changed]
+        if stale:
+            print(f"note: {notebook.name} cells {stale} are tagged but no kernel variant changed them", file=sys.stderr)
     if missing:
         print(f"not executed under every kernel variant yet: {', '.join(missing)}", file=sys.stderr)
     print(f"\nkernel-dependent: {dependent}; KERNEL_DEPENDENT in scripts/robustness.py: {KERNEL_DEPENDENT}")
+    failed = False
     unlisted = [chapter for chapter in dependent if chapter not in KERNEL_DEPENDENT]
     if unlisted:
         print(f"add {unlisted} to KERNEL_DEPENDENT: make test's perturbed pass must cover them", file=sys.stderr)
-        return 1
-    return 0
+        failed = True
+    if untagged:
+        print(
+            f"not tagged {KERNEL_DEPENDENT_TAG}, so portable mode would compare them: {', '.join(untagged)}; "
+            "run with --write-tags",
+            file=sys.stderr,
+        )
+        failed = True
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -2,9 +2,10 @@
 
 Floating-point reductions can change with the number of threads, so every chapter fixes both
 before computing anything it prints. Which CPU kernels torch and MKL pick also changes the last bits,
-so the book runs with `PINNED_KERNELS` in the environment (the Makefile and the Jupyter kernel set
-them before torch loads); `setup_notebook` warns when they are missing. `LMBASICS_SEED_OFFSET` shifts
-every seed a chapter uses, to re-run the book as "another run" (`make robustness`).
+so the book runs with `PINNED_KERNELS` in the environment (the Makefile, the Jupyter kernel and the
+repository's conftest.py set them before torch loads; `lmbasics.book.bitexact`); `setup_notebook` warns
+when they are missing on a machine that could be bit-exact. `LMBASICS_SEED_OFFSET` shifts every seed a
+chapter uses, to re-run the book as "another run" (`make robustness`).
 """
 
 from __future__ import annotations
@@ -16,11 +17,10 @@ import warnings
 import numpy as np
 import torch
 
+from lmbasics.book.bitexact import PINNED_KERNELS, kernels_pinned, nbval_mode
+
 DEFAULT_THREADS = 2
 SEED_OFFSET_VARIABLE = "LMBASICS_SEED_OFFSET"
-# Read by torch and MKL when they load: torch's portable (non-vectorised) ATen kernels, and MKL's
-# AVX2 code path, which gives the same bits on every x86-64 CPU with AVX2 (Intel and AMD alike).
-PINNED_KERNELS = {"ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "AVX2"}
 
 
 def seed_offset() -> int:
@@ -40,11 +40,6 @@ def seed_offset() -> int:
 def book_seed(seed: int = 0) -> int:
     """`seed` shifted by `seed_offset()`: every seed a chapter uses goes through this."""
     return seed + seed_offset()
-
-
-def kernels_pinned() -> bool:
-    """Whether this process runs with `PINNED_KERNELS` (as the committed notebook outputs were made)."""
-    return all(os.environ.get(name) == value for name, value in PINNED_KERNELS.items())
 
 
 def seed_everything(seed: int = 0) -> torch.Generator:
@@ -67,12 +62,14 @@ def fix_threads(num_threads: int = DEFAULT_THREADS) -> int:
 def setup_notebook(seed: int = 0, num_threads: int = DEFAULT_THREADS) -> torch.Generator:
     """What every chapter runs first: fixed threads, seeded RNGs (shifted by `LMBASICS_SEED_OFFSET`),
     and short float printing. Warns if the kernels are not pinned, since the last digits may then
-    differ from the committed outputs."""
-    if not kernels_pinned() and seed_offset() == 0:
+    differ from the committed outputs; not in portable mode (`LMBASICS_NBVAL`, or a machine that cannot
+    be bit-exact anyway), where nbval checks those cells by their asserts."""
+    if not kernels_pinned() and seed_offset() == 0 and nbval_mode() != "portable":
         pins = " ".join(f"{name}={value}" for name, value in PINNED_KERNELS.items())
         warnings.warn(
             f"CPU kernels are not pinned ({pins}): floating-point outputs may differ from the committed ones "
-            "in their last digits. Start Jupyter with 'make lab', or set these before starting it.",
+            "in their last digits. Start Jupyter with 'make lab', or set these before starting it "
+            "(pytest sets them itself).",
             stacklevel=2,
         )
     fix_threads(num_threads)
