@@ -41,6 +41,8 @@ book: $(STAMP)
 # Unit tests and the committed outputs (strict nbval), then the chapters whose outputs depend on the CPU's
 # kernels once more, as another run on another machine would execute them: their asserted claims must
 # still hold (scripts/robustness.py says how those chapters were chosen; make robustness runs them all).
+# Off Linux x86-64 with AVX2, pytest runs nbval in portable mode by itself (conftest.py, README "Running the
+# tests"); LMBASICS_NBVAL=strict or portable forces a mode.
 test: lint
 	python -m pytest --nbval --durations=15
 	python scripts/robustness.py --variants ci --chapters kernel-dependent

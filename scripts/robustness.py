@@ -5,7 +5,9 @@ and `pytest --nbval` compares them. This harness checks the other half of the bo
 claim a chapter asserts still holds when the floating-point arithmetic or the seeds change. Each
 variant executes every chosen notebook from the top (a failing assert fails it) and compares no
 outputs; the executed copies are kept under artifacts/robustness/<variant>/, to read the numbers each
-variant produced.
+variant produced. From the kernel variants' copies, scripts/kernel_dependence.py tells which cells'
+outputs depend on the CPU's kernels and tags them `kernel-dependent` (what `pytest --nbval` leaves to
+their asserts in portable mode, on machines that cannot reproduce the committed bits).
 
     python scripts/robustness.py                      # the full matrix (make robustness)
     python scripts/robustness.py --variants ci --chapters kernel-dependent   # the pass make test runs

@@ -44,14 +44,13 @@ def _cells(name: str, count: int) -> list[str]:
 
 @pytest.mark.slow
 def test_nbval_from_notebooks_dir_without_pins_in_the_environment():
-    # A reader who exported nothing, in notebooks/: the conftest pins the kernels (the fixture's softmax
-    # bits are those of the pinned kernels) and setup_notebook prints no warning in any first cell.
-    code, outcomes, output = _pytest_nbval("01_unicode.ipynb", str(GOOD), cwd=ROOT / "notebooks")
+    # A reader who exported nothing, in notebooks/ (pyproject.toml's sanitizer path is relative to the root):
+    # the conftest pins the kernels, so the tagged cell gives the committed softmax bits (native kernels
+    # would not), and setup_notebook prints no warning in the first cell.
+    code, outcomes, output = _pytest_nbval(os.path.relpath(GOOD, ROOT / "notebooks"), cwd=ROOT / "notebooks")
     assert code == 0, output
     assert "lmbasics: CPU kernels ATEN_CPU_CAPABILITY=default (pinned here), MKL_CBWR=AVX2 (pinned here)" in output
-    assert outcomes["01_unicode.ipynb::Cell 0"] == "PASSED"
     assert [outcomes[c] for c in _cells(GOOD.name, 4)] == ["PASSED"] * 4, output
-    assert "FAILED" not in outcomes.values()
 
 
 @pytest.mark.slow
