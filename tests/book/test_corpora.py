@@ -1,6 +1,7 @@
 """Token arrays of the embedded corpora: the right ids, reused when fresh, re-encoded when stale."""
 
 import json
+import lzma
 import os
 from pathlib import Path
 
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 
 from lmbasics import Tokenizer, load_tokens, train_bpe
-from lmbasics.book.corpora import CORPORA, token_arrays, tokenizer_fingerprint
+from lmbasics.book.corpora import CORPORA, corpus_path, read_documents, token_arrays, tokenizer_fingerprint
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 EOT = "<|endoftext|>"
@@ -25,7 +26,7 @@ def small_tokenizer(tmp_path: Path, vocab_size: int) -> Tokenizer:
 def data_dir(tmp_path) -> Path:
     """A copy of the corpus layout with short files (the first stories of each real split)."""
     root = tmp_path / "data"
-    for relative in CORPORA["tinystories"].values():
+    for relative in CORPORA["tinystories"].values():  # plain files
         text = (DATA / relative).read_text(encoding="utf-8")
         (root / relative).parent.mkdir(parents=True, exist_ok=True)
         (root / relative).write_text(EOT.join(text.split(EOT)[:5]), encoding="utf-8")
@@ -34,8 +35,42 @@ def data_dir(tmp_path) -> Path:
 
 def test_the_shipped_corpus_files_exist():
     for splits in CORPORA.values():
-        for relative in splits.values():
-            assert (DATA / relative).is_file(), relative
+        for spec in splits.values():
+            for relative in [spec] if isinstance(spec, str) else [part.file for part in spec]:
+                assert (DATA / relative).is_file(), relative
+
+
+@pytest.mark.parametrize("corpus", ["tinystories-all", "wiki"])
+def test_held_out_documents_are_not_in_the_training_split(corpus, tmp_path):
+    train = read_documents(corpus_path(corpus, "train", DATA, tmp_path))
+    valid = read_documents(corpus_path(corpus, "valid", DATA, tmp_path))
+    assert len(valid) in (400, 500) and len(train) > 10 * len(valid)
+    assert not set(valid) & set(train)
+
+
+def test_a_joined_split_is_rebuilt_when_a_source_changes(tmp_path):
+    data = tmp_path / "data" / "tinystories"
+    data.mkdir(parents=True)
+    stories = [f"story {i}\n{EOT}\n" for i in range(500)]
+    for part in {part.file for part in CORPORA["tinystories-all"]["valid"]}:
+        with lzma.open(tmp_path / "data" / part, "wt", encoding="utf-8") as handle:
+            handle.write("".join(stories))
+    path = corpus_path("tinystories-all", "valid", tmp_path / "data", tmp_path / "artifacts")
+    assert read_documents(path) == stories[-400:]
+    with lzma.open(data / "tinystories_random_sample_2.txt.xz", "wt", encoding="utf-8") as handle:
+        handle.write("".join(stories[:450]))
+    assert (
+        read_documents(corpus_path("tinystories-all", "valid", tmp_path / "data", tmp_path / "artifacts"))
+        == (stories[50:450])
+    )
+
+
+def test_a_file_that_is_not_whole_documents_is_refused(tmp_path):
+    (tmp_path / "cut.txt").write_text(f"one\n{EOT}\ntwo, cut off", encoding="utf-8")
+    with pytest.raises(ValueError, match="text after the last"):
+        read_documents(tmp_path / "cut.txt")
+    with pytest.raises(FileNotFoundError, match="corpus file not found"):
+        read_documents(tmp_path / "missing.txt.xz")
 
 
 def test_arrays_hold_the_tokenizers_ids_of_each_split(tmp_path, data_dir):
@@ -82,7 +117,7 @@ def test_a_damaged_record_means_reencoding(tmp_path, data_dir):
 
 def test_bad_input_is_named(tmp_path, data_dir):
     tokenizer = small_tokenizer(tmp_path, 300)
-    with pytest.raises(ValueError, match="corpus must be .*got 'wiki'"):
-        token_arrays("wiki", tokenizer, data_dir, tmp_path / "tokens")
+    with pytest.raises(ValueError, match="corpus must be .*got 'wikipedia'"):
+        token_arrays("wikipedia", tokenizer, data_dir, tmp_path / "tokens")
     with pytest.raises(FileNotFoundError, match="corpus file not found"):
         token_arrays("webtext", tokenizer, data_dir, tmp_path / "tokens")

@@ -10,7 +10,7 @@ import tiktoken
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lmbasics import Tokenizer, encode_file, load_or_train_tokenizer, train_bpe
+from lmbasics import Tokenizer, encode_file, load_or_train_tokenizer, token_arrays, train_bpe
 from lmbasics.book import tokenizers as book_tokenizers
 from lmbasics.tokenization import files
 from lmbasics.tokenization import tokenizer as tokenizer_module
@@ -279,6 +279,19 @@ def test_from_files_errors(tmp_path):
     (tmp_path / "bad.txt").write_text("a b c\n", encoding="utf-8")
     with pytest.raises(ValueError, match="line 1"):
         Tokenizer.from_files(FIXTURES / "gpt2_vocab.json", tmp_path / "bad.txt")
+
+
+def test_unseen_id_share_counts_validation_targets_missing_from_training():
+    train, valid = np.array([1, 2, 3, 2]), np.array([9, 1, 4, 4, 2])  # the first id is no target
+    assert book_tokenizers.unseen_id_share(train, valid) == 0.5
+
+
+def test_the_story_tokenizer_leaves_almost_no_validation_id_unseen():
+    data, artifacts = FIXTURES.parents[1] / "data", FIXTURES.parents[1] / "artifacts"
+    tokenizer = book_tokenizers.book_tokenizer("tinystories-all-4k", data, artifacts)
+    arrays = token_arrays("tinystories-all", tokenizer, data, artifacts / "tokens")
+    assert len(tokenizer) == 4096
+    assert book_tokenizers.unseen_id_share(np.load(arrays["train"]), np.load(arrays["valid"])) < 1e-4
 
 
 def test_book_tokenizers_train_on_the_corpus_registry(monkeypatch, tmp_path):
