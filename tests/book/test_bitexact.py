@@ -34,8 +34,8 @@ def test_apply_pins_fills_only_what_the_caller_left_unset():
     assert empty == PINNED_KERNELS and kernels_pinned(empty)
 
 
-def test_this_pytest_process_was_pinned_before_torch_loaded():
-    # The root conftest.py sets the pins (unless the caller set them) before any test imports torch.
+def test_this_pytest_process_runs_the_pinned_or_the_callers_kernels():
+    # The root conftest.py sets the pins (unless the caller set them) before tests/conftest.py imports torch.
     assert all(os.environ.get(name) for name in PINNED_KERNELS)
     assert torch.backends.cpu.get_cpu_capability() == os.environ["ATEN_CPU_CAPABILITY"].upper()
     assert os.environ[MODE_VARIABLE] in ("strict", "portable")  # resolved once, for the notebook kernels
