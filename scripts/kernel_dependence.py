@@ -17,6 +17,7 @@ from a machine this script has no copies from.
     python scripts/robustness.py --variants aten-default,aten-avx2,mkl-compatible   # first, or make robustness
     python scripts/kernel_dependence.py                  # report; fails on a missing tag or chapter
     python scripts/kernel_dependence.py --write-tags     # then re-run it: it passes
+    python scripts/kernel_dependence.py --variants aten-avx2 --chapters 07,08   # from some variants or chapters
 """
 
 from __future__ import annotations
@@ -107,13 +108,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log-dir", default=str(ROOT / "artifacts" / "robustness"))
     parser.add_argument("--chapters", default="all", help="'all' (default) or e.g. '07,08': the chapters to look at")
     parser.add_argument("--write-tags", action="store_true", help="tag exactly the changed cells kernel-dependent")
+    parser.add_argument(
+        "--variants", default=",".join(KERNEL_VARIANTS), help=f"comma-separated, from {KERNEL_VARIANTS} (default: all)"
+    )
     args = parser.parse_args(argv)
+    variants = args.variants.split(",")
+    if unknown := [v for v in variants if v not in KERNEL_VARIANTS]:
+        parser.error(f"unknown kernel variant(s) {unknown}; choose from {KERNEL_VARIANTS}")
     rules = sanitizers()
     dependent, missing, untagged = [], [], []
     print("| chapter | cells nbval compares | change under some kernel variant (code cell numbers) | tagged |")
     print("|---|---:|---|---|")
     for notebook in notebooks(args.chapters):
-        copies = [Path(args.log_dir) / variant / notebook.name for variant in KERNEL_VARIANTS]
+        copies = [Path(args.log_dir) / variant / notebook.name for variant in variants]
         if not all(copy.is_file() for copy in copies):
             missing.append(notebook.name)
             continue
