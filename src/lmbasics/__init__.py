@@ -6,7 +6,8 @@ The package follows the book's parts:
 - `lmbasics.model`: the Transformer LM and its resource accounting (chapters 4 and 5);
 - `lmbasics.training`: loss, optimizers, data, checkpoints, the training loop and decoding (chapters 6 to 11);
 - `lmbasics.book`: what only the chapters need (chapter 1's Unicode helpers, display, plotting, the
-  book's corpora and tokenizers, notebook set-up, experiments and their log, probes, `show_source`).
+  book's corpora and tokenizers, notebook set-up, experiments and their log, recorded runs, probes,
+  `show_source`).
 
 The names exported here are the handout's API plus what the chapters use, so `from lmbasics import X`
 works for every component the book builds; the notebooks import from this one surface.
@@ -14,7 +15,8 @@ works for every component the book builds; the notebooks import from this one su
 
 # --- the book's plumbing (book) ---
 from lmbasics.book.autograd import saved_for_backward
-from lmbasics.book.corpora import CORPORA, FULL_TRAIN_BYTES, token_arrays
+from lmbasics.book.baselines import bits_per_byte, unigram_cross_entropy
+from lmbasics.book.corpora import CORPORA, FULL_TRAIN_BYTES, corpus_path, read_documents, token_arrays
 from lmbasics.book.display import token_view
 from lmbasics.book.experiment_log import (
     LoggedExperiment,
@@ -36,8 +38,9 @@ from lmbasics.book.notebook import (
 )
 from lmbasics.book.plotting import plot_losses, plot_seed_bands, read_metrics
 from lmbasics.book.probes import LossHeatmap, activation_norms, loss_heatmap, mean_window_loss, token_losses
+from lmbasics.book.records import heldout_scores, read_record, verify_record
 from lmbasics.book.source import SourceView, show_source
-from lmbasics.book.tokenizers import book_tokenizer, load_or_train_tokenizer
+from lmbasics.book.tokenizers import book_tokenizer, load_or_train_tokenizer, unseen_id_share
 from lmbasics.book.unicode import describe_chars, encoded_sizes, undecodable_sequences, utf8_bits, utf8_layout
 
 # --- model ---
