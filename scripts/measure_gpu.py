@@ -159,61 +159,82 @@ def heldout_loss(model: torch.nn.Module, ids: np.ndarray, device: torch.device, 
     return total / windows
 
 
+def train_and_score(
+    name: str, shape: tuple, rate: float, tokens: int, train_path: Path, valid: np.ndarray, work: Path, smoke: bool
+) -> dict:
+    """Train one story-model candidate (vocab 4,096, context 256, batch 32) for `tokens` tokens on
+    `train_path`, scoring the whole held-out text 16 times along the way."""
+    d_model, layers, heads, d_ff = shape
+    batch, context = 32, 256
+    steps = tokens // (batch * context) if not smoke else 2
+    model = dict(
+        vocab_size=4096, context_length=context, d_model=d_model, num_layers=layers, num_heads=heads, d_ff=d_ff
+    )
+    config = TrainConfig.from_dict(
+        {
+            "model": model,
+            "optimizer": dict(max_learning_rate=rate, min_learning_rate=rate / 10, warmup_iters=max(1, steps // 20)),
+            "data": {"train": str(train_path)},
+            "run": dict(
+                batch_size=batch,
+                max_iters=steps,
+                out_dir=str(work / name),
+                device="cuda" if torch.cuda.is_available() else "cpu",
+                mixed_precision=False,
+                eval_interval=10**9,
+                log_interval=10**9,
+                checkpoint_interval=10**9,
+            ),
+        }
+    )
+    trainer = Trainer(config, progress=False, overwrite=True)
+    every = max(1, steps // 16)
+    curve, start = [], time.perf_counter()
+    for step in range(steps):
+        loss, _ = trainer.train_step(step)
+        if (step + 1) % every == 0 or step + 1 == steps:
+            val = heldout_loss(trainer.model, valid if not smoke else valid[:600], trainer.device)
+            curve.append({"step": step + 1, "train_loss": float(loss), "heldout_loss": val})
+    trainer.close()
+    return {
+        "name": name,
+        "model": dataclasses.asdict(config.model),
+        "max_learning_rate": rate,
+        "steps": steps,
+        "tokens": steps * batch * context,
+        "train_tokens_available": len(np.load(train_path, mmap_mode="r")),
+        "seconds": time.perf_counter() - start,
+        "best_heldout_loss": min(point["heldout_loss"] for point in curve),
+        "final_heldout_loss": curve[-1]["heldout_loss"],
+        "curve": curve,
+    }
+
+
 def sweep(out: Path, work: Path, tokens_dir: Path, smoke: bool) -> None:
     valid = np.load(tokens_dir / "valid.npy")
     for name, (d_model, layers, heads, d_ff, rate, tokens) in SWEEP.items():
-        batch, context = 32, 256
-        steps = tokens // (batch * context) if not smoke else 6
-        config = TrainConfig.from_dict(
-            {
-                "model": dict(
-                    vocab_size=4096,
-                    context_length=context,
-                    d_model=d_model,
-                    num_layers=layers,
-                    num_heads=heads,
-                    d_ff=d_ff,
-                ),
-                "optimizer": dict(
-                    max_learning_rate=rate, min_learning_rate=rate / 10, warmup_iters=max(1, steps // 20)
-                ),
-                "data": {"train": str(tokens_dir / "train.npy")},
-                "run": dict(
-                    batch_size=batch,
-                    max_iters=steps,
-                    out_dir=str(work / name),
-                    device="cuda" if torch.cuda.is_available() else "cpu",
-                    mixed_precision=False,
-                    eval_interval=10**9,
-                    log_interval=10**9,
-                    checkpoint_interval=10**9,
-                ),
-            }
+        result = train_and_score(
+            name, (d_model, layers, heads, d_ff), rate, tokens, tokens_dir / "train.npy", valid, work, smoke
         )
-        trainer = Trainer(config, progress=False, overwrite=True)
-        every = max(1, steps // 16)
-        curve, start = [], time.perf_counter()
-        for step in range(steps):
-            loss, _ = trainer.train_step(step)
-            if (step + 1) % every == 0 or step + 1 == steps:
-                val = heldout_loss(trainer.model, valid, trainer.device)
-                curve.append({"step": step + 1, "train_loss": float(loss), "heldout_loss": val})
-        append(
-            out / "sweep.jsonl",
-            {
-                "name": name,
-                "model": dataclasses.asdict(config.model),
-                "max_learning_rate": rate,
-                "steps": steps,
-                "tokens": steps * batch * context,
-                "seconds": time.perf_counter() - start,
-                "best_heldout_loss": min(point["heldout_loss"] for point in curve),
-                "final_heldout_loss": curve[-1]["heldout_loss"],
-                "curve": curve,
-            },
-        )
-        trainer.close()
-        del trainer
+        append(out / "sweep.jsonl", result)
+
+
+# Chapter 7's "what limits us": the record's shape and rate (d256L6, 6e-3) at fixed compute (4.5M tokens)
+# on 1/8 .. all of the training tokens, and on all of them at 1.1M .. 18M tokens.
+CURVE_SHAPE, CURVE_RATE, CURVE_TOKENS = (256, 6, 8, 704), 6e-3, 4_500_000
+CURVES = [("data", 1 / 8, CURVE_TOKENS), ("data", 1 / 4, CURVE_TOKENS), ("data", 1 / 2, CURVE_TOKENS),
+          ("data", 1, CURVE_TOKENS), ("compute", 1, 1_125_000), ("compute", 1, 2_250_000),
+          ("compute", 1, 9_000_000), ("compute", 1, 18_000_000)]  # fmt: skip
+
+
+def curves(out: Path, work: Path, tokens_dir: Path, smoke: bool) -> None:
+    train, valid = np.load(tokens_dir / "train.npy"), np.load(tokens_dir / "valid.npy")
+    for kind, fraction, tokens in CURVES:
+        subset = work / f"train_{fraction:.3f}.npy"
+        np.save(subset, train[: int(len(train) * fraction)])
+        name = f"{kind}-{fraction:.3f}-{tokens}"
+        result = train_and_score(name, CURVE_SHAPE, CURVE_RATE, tokens, subset, valid, work, smoke)
+        append(out / "curves.jsonl", {"axis": kind, "data_fraction": fraction} | result)
 
 
 def summary(folder: Path) -> str:
@@ -288,6 +309,8 @@ def main(argv: list[str] | None = None) -> int:
         fp32_memory(args.out, args.work, args.smoke)
     if "sweep" in parts and args.sweep_tokens:
         sweep(args.out, args.work, args.sweep_tokens, args.smoke)
+    if "curves" in parts and args.sweep_tokens:
+        curves(args.out, args.work, args.sweep_tokens, args.smoke)
     return 0
 
 
