@@ -15,10 +15,11 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 export ATEN_CPU_CAPABILITY ?= default
 export MKL_CBWR ?= AVX2
 
-.PHONY: help venv book test unit lint robustness lab notebooks screenshot benchmarks clean
+.PHONY: help venv book pdf test unit lint robustness lab notebooks screenshot benchmarks clean
 
 help:
 	@echo "make book        build the HTML book into _build/html (warnings are errors)"
+	@echo "make pdf         build the whole book as one PDF through XeLaTeX into _build/latex/book.pdf"
 	@echo "make test        lint, unit tests, pytest --nbval over every notebook, one perturbed pass"
 	@echo "make unit        unit tests only (fast)"
 	@echo "make lint        ruff check and ruff format --check"
@@ -37,6 +38,12 @@ $(STAMP): requirements.txt pyproject.toml scripts/make_venv.sh
 book: $(STAMP)
 	jupyter-book build . --builder html -W -n --keep-going
 	@echo "Book built: open _build/html/index.html"
+
+# The whole book as one PDF, through LaTeX (XeLaTeX, _config.yml); needs the TeX packages README.md names.
+pdf: $(STAMP)
+	@command -v xelatex >/dev/null && command -v latexmk >/dev/null || { echo "error: xelatex and latexmk are needed: see README.md, 'PDF'" >&2; exit 1; }
+	jupyter-book build . --builder pdflatex
+	@test -f _build/latex/book.pdf && echo "PDF built: _build/latex/book.pdf"
 
 # Unit tests and the committed outputs (strict nbval), then the chapters whose outputs depend on the CPU's
 # kernels once more, as another run on another machine would execute them: their asserted claims must
