@@ -305,7 +305,7 @@ def test_bibliography_glossary_and_exercises_render(built_book: Path):
         page = (built_book / "notebooks" / f"{nb.stem}.html").read_text(encoding="utf-8")
         if nb.stem in NOT_YET_CONVERTED:
             continue
-        assert "../book/references.html#id-" in page or "{cite" not in markdown_text(nb)
+        assert "../book/references.html#id" in page or "{cite" not in markdown_text(nb)
         assert "../book/glossary.html#term-" in page, f"{nb.stem}: no glossary links"
         numbers += [int(n) for n in re.findall(r'<span class="caption-number">Exercise (\d+)', page)]
         exercises = page.count('class="exercise admonition"')

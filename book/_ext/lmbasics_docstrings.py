@@ -14,13 +14,15 @@ import re
 
 from docutils.core import publish_doctree
 
-_SPAN = re.compile(r"(?<![`\w])`([^`\n]+)`(?![`\w])")
+_SPAN = re.compile(r"(?<![`\w])`([^`\n]+)`(?!`)")
 _LITERAL = re.compile(r"(``[^`]+``)")
 
 
 def _convert(line: str) -> str:
     """Single-backtick spans become literals; a `|` outside them is escaped (no substitutions)."""
-    parts = _LITERAL.split(_SPAN.sub(r"``\1``", line))
+    # a literal followed by a letter (`Parameter`s) needs reStructuredText's escaped space after it
+    line = _SPAN.sub(lambda m: f"``{m.group(1)}``" + ("\\ " if line[m.end() : m.end() + 1].isalnum() else ""), line)
+    parts = _LITERAL.split(line)
     return "".join(part if i % 2 else part.replace("|", "\\|") for i, part in enumerate(parts))
 
 
