@@ -15,7 +15,7 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 export ATEN_CPU_CAPABILITY ?= default
 export MKL_CBWR ?= AVX2
 
-.PHONY: help venv book pdf test unit lint robustness lab notebooks screenshot benchmarks clean
+.PHONY: help venv book pdf test unit lint robustness runs lab notebooks screenshot benchmarks clean
 
 help:
 	@echo "make book        build the HTML book into _build/html (warnings are errors)"
@@ -24,6 +24,7 @@ help:
 	@echo "make unit        unit tests only (fast)"
 	@echo "make lint        ruff check and ruff format --check"
 	@echo "make robustness  every notebook under every kernel and seed variant (asserts only)"
+	@echo "make runs        make the recorded runs under results/ (NAME=x for one; hours on 2 cores)"
 	@echo "make lab         JupyterLab on the notebooks, with the venv's kernel"
 	@echo "make notebooks   re-execute every notebook and save its outputs"
 	@echo "make screenshot  render the built book in headless Chromium to screenshots/"
@@ -62,6 +63,10 @@ robustness: $(STAMP)
 
 unit: $(STAMP)
 	python -m pytest
+
+# Recorded runs (configs/records/*.toml -> results/<name>/), under the pins exported above.
+runs: $(STAMP)
+	python scripts/record_run.py $(NAME)
 
 lab: $(STAMP)
 	jupyter lab --allow-root --notebook-dir=notebooks

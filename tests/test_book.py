@@ -25,7 +25,7 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 PAGES = sorted((ROOT / "book").glob("*.md"))
 # Chapters whose exercises are still hand-made dropdowns: convert with scripts/convert_exercises.py, link
 # their glossary terms with scripts/link_glossary_terms.py, then remove them from this set.
-NOT_YET_CONVERTED = {"07_training"}
+NOT_YET_CONVERTED: set[str] = set()
 
 
 def toc_files() -> list[str]:
