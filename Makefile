@@ -24,7 +24,7 @@ help:
 	@echo "make unit        unit tests only (fast)"
 	@echo "make lint        ruff check and ruff format --check"
 	@echo "make robustness  every notebook under every kernel and seed variant (asserts only)"
-	@echo "make runs        make the recorded runs under results/ (NAME=x for one; hours on 2 cores)"
+	@echo "make runs        make the recorded runs and sweeps under results/ (NAME=x for one; hours on 2 cores)"
 	@echo "make lab         JupyterLab on the notebooks, with the venv's kernel"
 	@echo "make notebooks   re-execute every notebook and save its outputs"
 	@echo "make screenshot  render the built book in headless Chromium to screenshots/"
@@ -64,7 +64,7 @@ robustness: $(STAMP)
 unit: $(STAMP)
 	python -m pytest
 
-# Recorded runs (configs/records/*.toml -> results/<name>/), under the pins exported above.
+# Recorded runs and sweeps (configs/records/*.toml, configs/sweeps/*.toml -> results/<name>/), under the pins.
 runs: $(STAMP)
 	python scripts/record_run.py $(NAME)
 

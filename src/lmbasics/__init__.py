@@ -36,10 +36,12 @@ from lmbasics.book.notebook import (
     seed_offset,
     setup_notebook,
 )
-from lmbasics.book.plotting import plot_losses, plot_seed_bands, read_metrics
+from lmbasics.book.plotting import mark_baselines, plot_losses, plot_seed_bands, read_metrics
 from lmbasics.book.probes import LossHeatmap, activation_norms, loss_heatmap, mean_window_loss, token_losses
+from lmbasics.book.protocol import Comparison, compare, detectable_effect, diverged
 from lmbasics.book.records import heldout_scores, read_record, verify_record
 from lmbasics.book.source import SourceView, show_source
+from lmbasics.book.sweeps import Sweep, read_sweep, verify_sweep
 from lmbasics.book.tokenizers import book_tokenizer, load_or_train_tokenizer, unseen_id_share
 from lmbasics.book.unicode import describe_chars, encoded_sizes, undecodable_sequences, utf8_bits, utf8_layout
 

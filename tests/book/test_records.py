@@ -11,7 +11,7 @@ import torch
 
 from lmbasics import Tokenizer, generate, load_model
 from lmbasics.book.bitexact import kernels_pinned
-from lmbasics.book.records import RECORD_NAME, RecordSpec, _sha256, record_run, verify_record
+from lmbasics.book.records import RECORD_NAME, RecordSpec, record_run, sha256_file, verify_record
 
 ROOT = Path(__file__).resolve().parents[2]
 RECORDS = sorted(path.parent for path in (ROOT / "results").glob(f"*/{RECORD_NAME}"))
@@ -100,7 +100,7 @@ def test_an_edited_loss_with_a_forged_hash_fails_the_replay(tiny_record, tmp_pat
     record = copy_of(tiny_record, tmp_path)
     edit_first_loss(record)
     meta = json.loads((record / RECORD_NAME).read_text())
-    meta["sha256"]["metrics.jsonl"] = _sha256(record / "metrics.jsonl")
+    meta["sha256"]["metrics.jsonl"] = sha256_file(record / "metrics.jsonl")
     (record / RECORD_NAME).write_text(json.dumps(meta))
     with pytest.raises(AssertionError, match="step 2: recorded train_loss=.*the current code gives"):
         verify_record(record, ROOT, tmp_path / "work")

@@ -84,3 +84,13 @@ def plot_seed_bands(
     ax.grid(alpha=0.3)
     ax.legend()
     return ax
+
+
+def mark_baselines(ax: Any, unigram: float, uniform: float | None = None) -> Any:
+    """Draw the reference losses every loss plot of the book carries: the unigram model (what a model that
+    ignores its context reaches) and, if given, the uniform guess ln V (above it a run has diverged)."""
+    ax.axhline(unigram, color="gray", linestyle="--", linewidth=1, label=f"unigram model ({unigram:.2f})")
+    if uniform is not None:
+        ax.axhline(uniform, color="gray", linestyle=":", linewidth=1, label=f"uniform guess, ln V ({uniform:.2f})")
+    ax.legend(fontsize=8)
+    return ax

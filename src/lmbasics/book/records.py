@@ -91,13 +91,13 @@ class RecordSpec:
         return spec
 
 
-def _paths(root: Path) -> tuple[Path, Path]:
+def root_paths(root: Path) -> tuple[Path, Path]:
     return root / "data", root / "artifacts"
 
 
 def prepared_config(spec: RecordSpec, root: Path, out_dir: Path) -> tuple[TrainConfig, Tokenizer]:
     """The spec's config pointed at its corpus's token arrays (encoded if needed) and at `out_dir`."""
-    data_dir, artifacts_dir = _paths(root)
+    data_dir, artifacts_dir = root_paths(root)
     tokenizer = book_tokenizer(spec.tokenizer, data_dir, artifacts_dir)
     if len(tokenizer) != spec.config.model.vocab_size:
         raise ValueError(
@@ -112,7 +112,7 @@ def prepared_config(spec: RecordSpec, root: Path, out_dir: Path) -> tuple[TrainC
     return config, tokenizer
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
@@ -120,7 +120,7 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _machine() -> dict[str, Any]:
+def machine_description() -> dict[str, Any]:
     model = platform.processor()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -134,7 +134,7 @@ def _machine() -> dict[str, Any]:
 
 def heldout_scores(model: torch.nn.Module, corpus: str, tokenizer: Tokenizer, root: Path) -> dict[str, float]:
     """Loss of `model` on the whole held-out text of `corpus`, in nats/token and bits per byte."""
-    data_dir, artifacts_dir = _paths(root)
+    data_dir, artifacts_dir = root_paths(root)
     text_path = corpus_path(corpus, "valid", data_dir, artifacts_dir)
     ids = np.load(token_arrays(corpus, tokenizer, data_dir, artifacts_dir / "tokens")["valid"])
     with torch.no_grad():
@@ -175,7 +175,7 @@ def record_run(spec_path: str | os.PathLike, root: str | os.PathLike, results_di
         "tokenizer": spec.tokenizer,
         "tokenizer_fingerprint": tokenizer_fingerprint(tokenizer),
         "replay_steps": spec.replay_steps,
-        "machine": _machine(),
+        "machine": machine_description(),
         "software": {"python": sys.version.split()[0], "torch": torch.__version__, "numpy": np.__version__},
         "pins": {name: os.environ.get(name) for name in PINNED_KERNELS},
         "date": time.strftime("%Y-%m-%d"),
@@ -196,13 +196,45 @@ def record_run(spec_path: str | os.PathLike, root: str | os.PathLike, results_di
         tokenizer.save(out / TOKENIZER_DIR)
         record["heldout_trained_fp32"] = heldout_scores(model, spec.corpus, tokenizer, root)
         record["heldout_stored_bf16"] = heldout_scores(load_model(out / WEIGHTS_NAME), spec.corpus, tokenizer, root)
-    record["sha256"] = {
-        str(path.relative_to(out)): _sha256(path)
-        for path in sorted(out.rglob("*"))
-        if path.is_file() and path.name != RECORD_NAME
-    }
+    record["sha256"] = folder_digests(out, RECORD_NAME)
     atomic_write_text(out / RECORD_NAME, json.dumps(record, indent=1) + "\n")
     return out
+
+
+def folder_digests(folder: Path, index_name: str) -> dict[str, str]:
+    """SHA-256 of every file under `folder` except the index file that lists them."""
+    return {
+        str(path.relative_to(folder)): sha256_file(path)
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() and path.name != index_name
+    }
+
+
+def check_digests(folder: Path, recorded: dict[str, str], index_name: str) -> None:
+    """Raise unless the files under `folder` are exactly those of `recorded`, with the same SHA-256."""
+    found = set(folder_digests(folder, index_name))
+    if found != set(recorded):
+        raise AssertionError(f"{folder}: files {sorted(found ^ set(recorded))} differ from the record's list")
+    for name, digest in recorded.items():
+        if sha256_file(folder / name) != digest:
+            raise AssertionError(f"{folder / name} was changed after recording (SHA-256 differs)")
+
+
+def check_replay(recorded_log: Path, replayed_log: Path, steps: int, label: str) -> None:
+    """Raise unless the replayed metrics equal the recorded ones on every logged step up to `steps`.
+
+    Numbers are compared exactly; a NaN (a diverged run) matches a NaN."""
+    expected = [r for r in read_metrics(recorded_log) if r["step"] <= steps]
+    replayed = read_metrics(replayed_log)
+    if not expected:
+        raise AssertionError(f"{label}: no logged step within the first {steps} to replay")
+    for want, got in zip(expected, replayed, strict=True):
+        for key in REPLAYED_KEYS:
+            a, b = want.get(key), got.get(key)
+            if a != b and not (isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b)):
+                raise AssertionError(
+                    f"{label}: step {want['step']}: recorded {key}={a!r}, the current code gives {b!r}"
+                )
 
 
 def read_record(record_dir: str | os.PathLike) -> dict[str, Any]:
@@ -225,14 +257,7 @@ def verify_record(record_dir: str | os.PathLike, root: str | os.PathLike, work_d
     """
     record_dir, root = Path(record_dir), Path(root)
     record = read_record(record_dir)
-    found = {str(p.relative_to(record_dir)) for p in record_dir.rglob("*") if p.is_file() and p.name != RECORD_NAME}
-    if found != set(record["sha256"]):
-        raise AssertionError(
-            f"{record_dir}: files {sorted(found ^ set(record['sha256']))} differ from the record's list"
-        )
-    for name, digest in record["sha256"].items():
-        if _sha256(record_dir / name) != digest:
-            raise AssertionError(f"{record_dir / name} was changed after recording (SHA-256 differs)")
+    check_digests(record_dir, record["sha256"], RECORD_NAME)
 
     config = TrainConfig.from_dict(json.loads((record_dir / CONFIG_NAME).read_text(encoding="utf-8")))
     spec = RecordSpec(record["name"], config, record["corpus"], record["tokenizer"], False, record["replay_steps"])
@@ -249,15 +274,5 @@ def verify_record(record_dir: str | os.PathLike, root: str | os.PathLike, work_d
         trainer.run(until=spec.replay_steps)
     finally:
         trainer.close()
-    expected = [r for r in read_metrics(record_dir / METRICS_NAME) if r["step"] <= spec.replay_steps]
-    replayed = read_metrics(Path(config.run.out_dir) / METRICS_NAME)
-    if not expected:
-        raise AssertionError(f"{record_dir}: no logged step within the first {spec.replay_steps} to replay")
-    for want, got in zip(expected, replayed, strict=True):
-        for key in REPLAYED_KEYS:
-            if want.get(key) != got.get(key):
-                raise AssertionError(
-                    f"{record_dir}: step {want['step']}: recorded {key}={want.get(key)!r}, "
-                    f"the current code gives {got.get(key)!r}"
-                )
+    check_replay(record_dir / METRICS_NAME, Path(config.run.out_dir) / METRICS_NAME, spec.replay_steps, str(record_dir))
     return spec.replay_steps
