@@ -23,9 +23,6 @@ from lmbasics import show_source
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 PAGES = sorted((ROOT / "book").glob("*.md"))
-# Chapters whose exercises are still hand-made dropdowns: convert with scripts/convert_exercises.py, link
-# their glossary terms with scripts/link_glossary_terms.py, then remove them from this set.
-NOT_YET_CONVERTED: set[str] = set()
 
 
 def toc_files() -> list[str]:
@@ -76,7 +73,7 @@ def test_every_citation_is_in_the_bibliography_and_every_entry_is_cited():
     assert keys - cited == set(), f"in book/references.bib but cited nowhere: {sorted(keys - cited)}"
 
 
-@pytest.mark.parametrize("notebook", [nb for nb in NOTEBOOKS if nb.stem not in NOT_YET_CONVERTED], ids=lambda p: p.stem)
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
 def test_no_hand_written_citations_or_file_links_remain(notebook: Path):
     text = markdown_text(notebook)
     hand = re.findall(r"\b[A-Z][a-z]+(?: et al\.| and [A-Z][a-z]+| & [A-Z][a-z]+),? \(?(?:19|20)\d\d\b", text)
@@ -85,7 +82,7 @@ def test_no_hand_written_citations_or_file_links_remain(notebook: Path):
     assert not links, f"{notebook.stem}: file links {links}: use {{doc}} or {{ref}}"
 
 
-@pytest.mark.parametrize("notebook", [nb for nb in NOTEBOOKS if nb.stem not in NOT_YET_CONVERTED], ids=lambda p: p.stem)
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
 def test_exercises_are_numbered_and_every_solution_keeps_its_code_cells(notebook: Path):
     sys.path.insert(0, str(ROOT / "scripts"))
     try:
@@ -117,7 +114,7 @@ def glossary_terms() -> set[str]:
     return {line.strip().lower() for line in block.splitlines() if line and not line.startswith((" ", "`"))}
 
 
-@pytest.mark.parametrize("notebook", [nb for nb in NOTEBOOKS if nb.stem not in NOT_YET_CONVERTED], ids=lambda p: p.stem)
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
 def test_first_use_of_each_glossary_term_links_to_the_glossary(notebook: Path):
     terms = glossary_terms()
     text = markdown_text(notebook)
@@ -288,8 +285,6 @@ def test_api_reference_documents_the_public_api_and_links_chapters(built_book: P
     assert not missing, f"not in the API reference (book/api.md): {missing}"
     assert page.count('href="../notebooks/') >= 20, "each API section links the chapters that explain it"
     for nb in NOTEBOOKS:
-        if nb.stem in NOT_YET_CONVERTED:
-            continue
         chapter = (built_book / "notebooks" / f"{nb.stem}.html").read_text(encoding="utf-8")
         assert "../book/api.html#api-" in chapter, f"{nb.stem}: no 'Library reference' links to the API reference"
 
@@ -303,8 +298,6 @@ def test_bibliography_glossary_and_exercises_render(built_book: Path):
     numbers = []
     for nb in NOTEBOOKS:
         page = (built_book / "notebooks" / f"{nb.stem}.html").read_text(encoding="utf-8")
-        if nb.stem in NOT_YET_CONVERTED:
-            continue
         assert "../book/references.html#id" in page or "{cite" not in markdown_text(nb)
         assert "../book/glossary.html#term-" in page, f"{nb.stem}: no glossary links"
         numbers += [int(n) for n in re.findall(r'<span class="caption-number">Exercise (\d+)', page)]

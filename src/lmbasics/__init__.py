@@ -21,9 +21,12 @@ from lmbasics.book.display import token_view
 from lmbasics.book.experiment_log import (
     LoggedExperiment,
     config_changes,
+    distinct_runs,
     log_experiment,
     read_experiment_log,
+    recorded_results,
     regenerate_chapters,
+    run_identity,
 )
 from lmbasics.book.experiments import SEEDS, Run, SeedRange, last, margin, run_experiment, run_seeds, seed_range
 from lmbasics.book.memory import TreeMemory, peak_tree_memory

@@ -3,7 +3,16 @@
 import pytest
 from test_experiments import tiny_base
 
-from lmbasics import config_changes, log_experiment, read_experiment_log, regenerate_chapters, run_seeds
+from lmbasics import (
+    config_changes,
+    distinct_runs,
+    log_experiment,
+    read_experiment_log,
+    recorded_results,
+    regenerate_chapters,
+    run_identity,
+    run_seeds,
+)
 
 
 def test_recorded_runs_read_back_with_their_metrics(tmp_path):
@@ -70,3 +79,30 @@ def test_regenerate_runs_only_chapters_without_entries_and_names_silent_ones(tmp
     assert executed == ["08_lr.ipynb", "09_ablations.ipynb"]  # 06 is not a training chapter, 07 had run
     (notebooks / "09_ablations.ipynb").unlink()
     assert regenerate_chapters(notebooks, log, execute=execute) == []
+
+
+def test_a_run_logged_by_two_experiments_counts_once(tmp_path):
+    base = tiny_base(tmp_path)
+    shared = run_seeds(base, seeds=(0, 1), runs_dir=tmp_path / "runs")
+    other = run_seeds(base, "optimizer.max_learning_rate=0.02", seeds=(0,), runs_dir=tmp_path / "runs")
+    log_dir = tmp_path / "log"
+    log_experiment("08", "rates", {"base": shared, "higher": other}, "x", log_dir=log_dir)
+    log_experiment("09", "ablation", {"base": shared}, "y", log_dir=log_dir)
+    log = read_experiment_log(log_dir)
+    assert sum(len(runs) for entry in log for runs in entry.settings.values()) == 5
+    assert distinct_runs(log) == 3
+    # The same config trained into another folder is the same run; another seed is not.
+    moved = shared[0].config.with_overrides([f"run.out_dir={tmp_path / 'elsewhere'}"])
+    assert run_identity(moved) == run_identity(shared[0].config) != run_identity(shared[1].config)
+
+
+def test_recorded_results_lists_every_record_and_sweep():
+    from pathlib import Path
+
+    results = Path(__file__).resolve().parents[2] / "results"
+    rows = recorded_results(results)
+    names = {row["name"] for row in rows}
+    expected = {path.parent.name for pattern in ("*/record.json", "*/sweep.json") for path in results.glob(pattern)}
+    assert names == expected and "tinystories_story" in names
+    story = next(row for row in rows if row["name"] == "tinystories_story")
+    assert story["kind"] == "recorded run" and story["runs"] == 1 and story["steps (longest run)"] == 1100

@@ -77,6 +77,9 @@ def test_a_fresh_sweep_verifies_and_reads_back(tiny_sweep, tmp_path):
     losses = sweep.losses("baseline")
     assert len(losses) == 2 and losses[0] != losses[1]  # the seeds differ
     assert [r["step"] for r in sweep.log("no RMSNorm", 1)] == [1, 2, 3, 4]
+    runs = sweep.runs("no RMSNorm")
+    assert [run.config.run.seed for run in runs] == [0, 1] and runs[1].config.model.norm == "none"
+    assert runs[1].log == sweep.log("no RMSNorm", 1) and runs[1].out_dir.is_dir()
     with pytest.raises(KeyError, match="no run of 'post-norm' at seed 0"):
         sweep.log("post-norm", 0)
 
@@ -108,7 +111,7 @@ def test_an_edited_log_fails_its_hash_and_a_forged_hash_fails_the_replay(tiny_sw
     first = json.loads(lines[0])
     first["train_loss"] += 1e-6
     log.write_text("\n".join([json.dumps(first), *lines[1:]]) + "\n")
-    with pytest.raises(AssertionError, match="seed1.jsonl was changed after recording"):
+    with pytest.raises(AssertionError, match="seed1/metrics.jsonl was changed after recording"):
         verify_sweep(sweep, ROOT, tmp_path / "work")
     if not kernels_pinned():
         return

@@ -127,6 +127,47 @@ def read_experiment_log(log_dir: str | os.PathLike = LOG_DIR) -> list[LoggedExpe
     return sorted(entries, key=lambda entry: (entry.chapter_number, entry.title))
 
 
+def run_identity(config: TrainConfig) -> str:
+    """What makes two runs the same run: their config, with the data files by name and without the output
+    folder. Chapter 9's baseline and chapter 8's run at the same rate and seed are one run, logged twice."""
+    settings = config.to_dict()
+    settings["run"] = {k: v for k, v in settings["run"].items() if k != "out_dir"}
+    settings["data"] = {k: Path(v).name if isinstance(v, str) else v for k, v in settings["data"].items()}
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def distinct_runs(log: Sequence[LoggedExperiment]) -> int:
+    """How many different runs the log's experiments hold, each shared baseline counted once."""
+    return len({run_identity(run.config) for entry in log for runs in entry.settings.values() for run in runs})
+
+
+def recorded_results(results_dir: str | os.PathLike = Path("../results")) -> list[dict[str, Any]]:
+    """One row per recorded run or sweep under `results_dir` (`record.json` or `sweep.json`): its name, kind,
+    number of runs, steps and tokens of its longest run, training time, machine and date."""
+    rows = []
+    for path in sorted(Path(results_dir).glob("*/*.json")):
+        if path.name not in ("record.json", "sweep.json"):
+            continue
+        meta = json.loads(path.read_text(encoding="utf-8"))
+        if path.name == "record.json":
+            logs = [read_metrics(path.parent)]
+        else:
+            logs = [read_metrics(path.parent / Path(run["file"]).parent) for run in meta["runs"]]
+        longest = max(logs, key=lambda log: log[-1]["tokens_seen"])
+        rows.append({
+            "name": meta["name"],
+            "kind": "recorded run" if path.name == "record.json" else "recorded sweep",
+            "runs": len(logs),
+            "steps (longest run)": longest[-1]["step"],
+            "tokens (longest run)": longest[-1]["tokens_seen"],
+            "training time (min)": round(meta["wall_time_s"] / 60, 1),
+            "machine": f"{meta['machine']['cpu']}, {meta['machine']['cores']} cores",
+            "date": meta["date"],
+            "command": meta["command"],
+        })  # fmt: skip
+    return rows
+
+
 def _flatten(config: TrainConfig) -> dict[str, Any]:
     return {f"{section}.{key}": value for section, table in config.to_dict().items() for key, value in table.items()}
 

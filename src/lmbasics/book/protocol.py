@@ -5,15 +5,16 @@ Two settings trained with the same seeds share their initial weights and their b
 per-seed *difference* of their held-out losses cancels most of the seed-to-seed noise. `compare`
 takes those differences and decides:
 
-- the **smallest detectable effect** of the design, $(t_{0.975} + t_{0.80})\\, s_d / \\sqrt{n}$ for $n$
-  seeds whose differences have standard deviation $s_d$: the true mean difference that a two-sided
-  paired t-test at the 5% level would find 80% of the time;
+- the **smallest detectable effect** of the design, (t(0.975) + t(0.80)) · sd / √n for n seeds whose
+  differences have sample standard deviation sd, with t(p) the quantile of Student's t with n - 1
+  degrees of freedom: the true mean difference that a two-sided paired t-test at the 5% level finds
+  80% of the time;
 - a difference is claimed only when its mean is beyond that effect and every seed agrees on the sign;
   otherwise the verdict is "no difference larger than" the detectable effect, which is what such a
   design can say.
 
 `diverged` is the book's one definition of a diverging run: its final loss is not finite, or is stuck
-above $\\ln V$, the loss of guessing uniformly among the $V$ tokens.
+above ln V, the loss of guessing uniformly among the V tokens.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ for every run. `record_sweep` writes
 - `sweep.json`: the spec, command, machine, software, pins, date and wall time, and per run its setting,
   seed, overrides, held-out loss (nats/token and bits/byte), wall time and whether it `diverged`, plus a
   SHA-256 of every file;
-- `runs/<setting>/seed<k>.jsonl`: each run's metrics log, as the trainer wrote it.
+- `runs/<setting>/seed<k>/metrics.jsonl`: each run's metrics log, as the trainer wrote it.
 
 Weights are not kept: a sweep answers its question with its losses. Runs finished earlier are reused
 from `artifacts/sweeps/`, so an interrupted sweep continues where it stopped and sweeps share runs.
@@ -38,6 +38,7 @@ import torch
 
 from lmbasics.atomic import atomic_write_text
 from lmbasics.book.corpora import corpus_path, token_arrays, tokenizer_fingerprint
+from lmbasics.book.experiments import Run
 from lmbasics.book.notebook import PINNED_KERNELS, kernels_pinned
 from lmbasics.book.probes import mean_window_loss
 from lmbasics.book.protocol import diverged
@@ -186,7 +187,7 @@ def record_sweep(spec_path: str | os.PathLike, root: str | os.PathLike, results_
                 atomic_write_text(done, json.dumps(previous))
             log = read_metrics(work / METRICS_NAME)
             nats = previous["heldout_nats"]
-            file = f"runs/{run_slug(setting)}/seed{seed}.jsonl"
+            file = f"runs/{run_slug(setting)}/seed{seed}/{METRICS_NAME}"
             (out / file).parent.mkdir(parents=True, exist_ok=True)
             atomic_write_text(out / file, (work / METRICS_NAME).read_text(encoding="utf-8"))
             runs.append(
@@ -258,6 +259,17 @@ class Sweep:
         """The metrics logs of `setting`, one per seed."""
         return [self.log(setting, seed) for seed in self.seeds]
 
+    def runs(self, setting: str) -> list[Run]:
+        """The runs of `setting`, one per seed, as `Run`s (config, folder of the log, log): what
+        `log_experiment` records and `plot_seed_bands` draws."""
+        base = TrainConfig.from_dict(self.meta["base"])
+        runs = []
+        for seed in self.seeds:
+            run = self._run(setting, seed)
+            folder = self.folder / Path(run["file"]).parent
+            runs.append(Run(base.with_overrides([*run["overrides"], f"run.seed={seed}"]), folder, read_metrics(folder)))
+        return runs
+
 
 def read_sweep(folder: str | os.PathLike) -> Sweep:
     """The recorded sweep in `folder` (`results/<name>/`), with a clear error if it is missing or damaged."""
@@ -287,7 +299,7 @@ def verify_sweep(folder: str | os.PathLike, root: str | os.PathLike, work_dir: s
     if tokenizer_fingerprint(tokenizer) != meta["tokenizer_fingerprint"]:
         raise AssertionError(f"{sweep.folder}: the book's {spec.tokenizer} tokenizer is no longer the recorded one")
     for run in meta["runs"]:
-        work = Path(work_dir) / spec.name / Path(run["file"]).with_suffix("")
+        work = Path(work_dir) / spec.name / Path(run["file"]).parent
         config = base.with_overrides(
             [
                 *run["overrides"],
