@@ -154,6 +154,38 @@ def _train(config: TrainConfig, until: int | None = None) -> Trainer:
     return trainer
 
 
+def _scored_run(config: TrainConfig, settings: dict[str, Any], valid_ids: np.ndarray, label: str) -> float:
+    """The held-out loss of the run `config` describes: trained and scored now, or read from its folder.
+
+    A lock file lets two sweeps that share a run (started side by side on the two cores) train it once:
+    the second waits for the first's score instead of training into the same folder."""
+    work = Path(config.run.out_dir)
+    done, lock = work / "scored.json", work / "training.lock"
+    work.mkdir(parents=True, exist_ok=True)
+    waiting = False
+    while True:
+        previous = json.loads(done.read_text(encoding="utf-8")) if done.is_file() else None
+        if previous is not None and previous["settings"] == settings:
+            return previous["heldout_nats"]
+        try:
+            os.close(os.open(lock, os.O_CREAT | os.O_EXCL))
+            break
+        except FileExistsError:
+            if not waiting:
+                print(f"  {label}: waiting for {lock} (another sweep trains it; delete the file if none does)")
+                waiting = True
+            time.sleep(5)
+    try:
+        print(f"  {label} ...", flush=True)
+        trainer = _train(config)
+        with torch.no_grad():
+            nats = mean_window_loss(trainer.model.eval(), valid_ids)
+        atomic_write_text(done, json.dumps({"settings": settings, "heldout_nats": nats}))
+    finally:
+        lock.unlink()
+    return nats
+
+
 def record_sweep(spec_path: str | os.PathLike, root: str | os.PathLike, results_dir: str | os.PathLike) -> Path:
     """Train every setting at every seed under the pinned kernels, score each on the held-out text, and
     write `results_dir/<name>/`. Runs already finished with the same config are reused."""
@@ -175,18 +207,9 @@ def record_sweep(spec_path: str | os.PathLike, root: str | os.PathLike, results_
             )
             work = run_folder(config, artifacts_dir)
             config = config.with_overrides([f"run.out_dir={work}"])
-            done = work / "scored.json"
             settings_now = {"config": config.to_dict(), "torch": torch.__version__}
-            previous = json.loads(done.read_text(encoding="utf-8")) if done.is_file() else None
-            if previous is None or previous["settings"] != settings_now:
-                print(f"  {setting}, seed {seed} ...", flush=True)
-                trainer = _train(config)
-                with torch.no_grad():
-                    nats = mean_window_loss(trainer.model.eval(), valid_ids)
-                previous = {"settings": settings_now, "heldout_nats": nats}
-                atomic_write_text(done, json.dumps(previous))
+            nats = _scored_run(config, settings_now, valid_ids, f"{setting}, seed {seed}")
             log = read_metrics(work / METRICS_NAME)
-            nats = previous["heldout_nats"]
             file = f"runs/{run_slug(setting)}/seed{seed}/{METRICS_NAME}"
             (out / file).parent.mkdir(parents=True, exist_ok=True)
             atomic_write_text(out / file, (work / METRICS_NAME).read_text(encoding="utf-8"))
