@@ -332,8 +332,8 @@ def verify_sweep(folder: str | os.PathLike, root: str | os.PathLike, work_dir: s
                 f"run.out_dir={work}",
             ]
         )
-        _train(config, until=spec.replay_steps)
-        check_replay(
-            sweep.folder / run["file"], work / METRICS_NAME, spec.replay_steps, f"{sweep.folder}: {run['file']}"
-        )
+        # At least `replay_steps`, and at least up to the run's first logged step (its log_interval).
+        steps = max(spec.replay_steps, read_metrics(sweep.folder / run["file"])[0]["step"])
+        _train(config, until=steps)
+        check_replay(sweep.folder / run["file"], work / METRICS_NAME, steps, f"{sweep.folder}: {run['file']}")
     return len(meta["runs"])
