@@ -237,15 +237,19 @@ def check_replay(recorded_log: Path, replayed_log: Path, steps: int, label: str)
                 )
 
 
-def read_record(record_dir: str | os.PathLike) -> dict[str, Any]:
-    """`record.json` of a recorded run, with a clear error if it is missing or damaged."""
-    path = Path(record_dir) / RECORD_NAME
+def read_index(path: Path, missing: str) -> dict[str, Any]:
+    """The JSON index of a record or sweep; `missing` is the message's reason when the file is absent."""
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: not a recorded run (no {RECORD_NAME})") from None
+        raise FileNotFoundError(f"{path}: {missing}") from None
     except ValueError as error:
         raise ValueError(f"{path} is not valid JSON: {error}") from error
+
+
+def read_record(record_dir: str | os.PathLike) -> dict[str, Any]:
+    """`record.json` of a recorded run, with a clear error if it is missing or damaged."""
+    return read_index(Path(record_dir) / RECORD_NAME, f"not a recorded run (no {RECORD_NAME})")
 
 
 def verify_record(record_dir: str | os.PathLike, root: str | os.PathLike, work_dir: str | os.PathLike) -> int:

@@ -42,7 +42,14 @@ from lmbasics.book.experiments import Run
 from lmbasics.book.notebook import PINNED_KERNELS, kernels_pinned
 from lmbasics.book.probes import mean_window_loss
 from lmbasics.book.protocol import diverged
-from lmbasics.book.records import check_digests, check_replay, folder_digests, machine_description, root_paths
+from lmbasics.book.records import (
+    check_digests,
+    check_replay,
+    folder_digests,
+    machine_description,
+    read_index,
+    root_paths,
+)
 from lmbasics.book.tokenizers import BOOK_TOKENIZERS, book_tokenizer
 from lmbasics.checks import check_choice
 from lmbasics.training.config import TrainConfig
@@ -296,13 +303,8 @@ class Sweep:
 
 def read_sweep(folder: str | os.PathLike) -> Sweep:
     """The recorded sweep in `folder` (`results/<name>/`), with a clear error if it is missing or damaged."""
-    path = Path(folder) / SWEEP_NAME
-    try:
-        return Sweep(Path(folder), json.loads(path.read_text(encoding="utf-8")))
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: not a recorded sweep (no {SWEEP_NAME}; make runs NAME=...)") from None
-    except ValueError as error:
-        raise ValueError(f"{path} is not valid JSON: {error}") from error
+    meta = read_index(Path(folder) / SWEEP_NAME, f"not a recorded sweep (no {SWEEP_NAME}; make runs NAME=...)")
+    return Sweep(Path(folder), meta)
 
 
 def verify_sweep(folder: str | os.PathLike, root: str | os.PathLike, work_dir: str | os.PathLike) -> int:
