@@ -40,7 +40,14 @@ from lmbasics.book.notebook import (
     setup_notebook,
 )
 from lmbasics.book.plotting import mark_baselines, plot_losses, plot_seed_bands, read_metrics
-from lmbasics.book.probes import LossHeatmap, activation_norms, loss_heatmap, mean_window_loss, token_losses
+from lmbasics.book.probes import (
+    LossHeatmap,
+    activation_norms,
+    loss_heatmap,
+    mean_window_loss,
+    token_losses,
+    window_losses,
+)
 from lmbasics.book.protocol import Comparison, compare, detectable_effect, diverged
 from lmbasics.book.records import heldout_scores, read_record, verify_record
 from lmbasics.book.source import SourceView, show_source

@@ -1,11 +1,19 @@
-"""activation_norms, token_losses, mean_window_loss and loss_heatmap: measurements that agree with a direct
-computation."""
+"""activation_norms, token_losses, mean_window_loss, window_losses and loss_heatmap: measurements that agree
+with a direct computation."""
 
 import numpy as np
 import pytest
 import torch
 
-from lmbasics import TransformerLM, activation_norms, cross_entropy, loss_heatmap, mean_window_loss, token_losses
+from lmbasics import (
+    TransformerLM,
+    activation_norms,
+    cross_entropy,
+    loss_heatmap,
+    mean_window_loss,
+    token_losses,
+    window_losses,
+)
 
 
 def _model(norm: str = "pre") -> TransformerLM:
@@ -91,3 +99,20 @@ def test_mean_window_loss_is_the_mean_over_whole_windows_and_ignores_the_tail():
 def test_mean_window_loss_needs_one_full_window():
     with pytest.raises(ValueError, match="at least context_length"):
         mean_window_loss(_model(), [1] * 8)
+
+
+def test_window_losses_keep_each_prediction_of_each_window_apart():
+    model = _model()
+    ids = np.random.default_rng(4).integers(0, 50, size=3 * 8 + 1 + 5)
+    expected = np.stack([token_losses(model, ids[w * 8 : w * 8 + 9].tolist()) for w in range(3)])  # (3, 8)
+    for batch_size in (1, 2, 16):
+        np.testing.assert_allclose(window_losses(model, ids, batch_size=batch_size), expected, rtol=1e-5)
+    np.testing.assert_allclose(window_losses(model, ids, windows=2), expected[:2], rtol=1e-5)
+    assert window_losses(model, ids).mean() == pytest.approx(mean_window_loss(model, ids), rel=1e-5)
+
+
+def test_window_losses_reject_more_windows_than_the_text_holds():
+    with pytest.raises(ValueError, match="windows must be 1 to 3"):
+        window_losses(_model(), list(range(3 * 8 + 1)), windows=4)
+    with pytest.raises(ValueError, match="at least context_length"):
+        window_losses(_model(), [1] * 8)

@@ -6,7 +6,8 @@ the residual stream after the embedding and after every block, of the LM head's 
 logits: the picture of what the norms (or their absence) do to the scale of the activations.
 `token_losses` returns the loss of every next-token prediction in a window of text, which
 `loss_heatmap` colours token by token. `mean_window_loss` is the mean of such losses over a whole
-text: the deterministic evaluation that chapter 10 compares datasets and tokenizers with.
+text: the deterministic evaluation that chapter 10 compares datasets and tokenizers with, and
+`window_losses` keeps those losses apart, window by window and position by position.
 
 What it does not do: it never changes the model (the hooks are removed before returning) and does
 not train; pass a model in eval mode, e.g. from `load_model`.
@@ -78,23 +79,49 @@ def token_losses(model: TransformerLM, token_ids: Sequence[int]) -> Float[np.nda
 
 
 @torch.no_grad()
+def _windows(
+    token_ids: Sequence[int] | np.ndarray, context: int, windows: int | None, caller: str
+) -> tuple[Int[Tensor, "windows seq"], Int[Tensor, "windows seq"]]:
+    """Inputs and targets of the first `windows` (default: all) non-overlapping windows of a text."""
+    available = (len(token_ids) - 1) // context
+    if available < 1:
+        raise ValueError(f"{caller} needs at least context_length + 1 = {context + 1} tokens, got {len(token_ids)}")
+    if windows is None:
+        windows = available
+    elif not 1 <= windows <= available:
+        raise ValueError(f"{caller}: windows must be 1 to {available} for {len(token_ids)} tokens, got {windows}")
+    ids = torch.from_numpy(np.asarray(token_ids[: windows * context + 1], dtype=np.int64))
+    return ids[:-1].view(windows, context), ids[1:].view(windows, context)
+
+
 def mean_window_loss(model: TransformerLM, token_ids: Sequence[int] | np.ndarray, batch_size: int = 64) -> float:
     """Mean loss in nats per prediction over every non-overlapping window of `context_length` predictions.
 
     Unlike the trainer's validation loss (a few random batches), every token of the text after the first
     is predicted exactly once, so the figure is the same on every call; a prediction sees the tokens
     before it in its own window only. The tail that does not fill a window is left out."""
-    context = model.config.context_length
-    windows = (len(token_ids) - 1) // context
-    if windows < 1:
-        needed = context + 1
-        raise ValueError(f"mean_window_loss needs at least context_length + 1 = {needed} tokens, got {len(token_ids)}")
-    ids = torch.from_numpy(np.asarray(token_ids[: windows * context + 1], dtype=np.int64))
-    inputs: Int[Tensor, "windows seq"] = ids[:-1].view(windows, context)
-    targets: Int[Tensor, "windows seq"] = ids[1:].view(windows, context)
+    inputs, targets = _windows(token_ids, model.config.context_length, None, "mean_window_loss")
     batches = zip(inputs.split(batch_size), targets.split(batch_size))
     total = sum(cross_entropy(model(x), y) * len(x) for x, y in batches)
-    return float(total / windows)
+    return float(total / len(inputs))
+
+
+@torch.no_grad()
+def window_losses(
+    model: TransformerLM, token_ids: Sequence[int] | np.ndarray, windows: int | None = None, batch_size: int = 16
+) -> Float[np.ndarray, "windows seq"]:
+    """The loss of every prediction in the first `windows` (default: all) non-overlapping windows of a text.
+
+    Entry [w, i] is -log p(token i + 1 of window w | its tokens 0 ... i): the windows `mean_window_loss`
+    averages over, kept apart so that a loss can be read by position in the window (how much the model
+    gains from context) as well as averaged."""
+    inputs, targets = _windows(token_ids, model.config.context_length, windows, "window_losses")
+    rows = []
+    for x, y in zip(inputs.split(batch_size), targets.split(batch_size)):
+        logits = model(x).float()  # (batch, seq, vocab)
+        log_probs = logits - torch.logsumexp(logits, dim=-1, keepdim=True)
+        rows.append(-log_probs.gather(-1, y[..., None])[..., 0])
+    return torch.cat(rows).numpy()
 
 
 @dataclass(frozen=True)

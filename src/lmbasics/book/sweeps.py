@@ -300,6 +300,33 @@ class Sweep:
             runs.append(Run(base.with_overrides([*run["overrides"], f"run.seed={seed}"]), folder, read_metrics(folder)))
         return runs
 
+    def replay(
+        self,
+        setting: str,
+        seed: int,
+        steps: int,
+        arrays: dict[str, Path],
+        out_dir: str | os.PathLike,
+        run_seed: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Train the first `steps` steps of one recorded run again, into `out_dir`, and return their log.
+
+        `arrays` are the sweep's token arrays (`token_arrays` of its corpus and tokenizer). The run keeps its
+        recorded seed unless `run_seed` is given: the chapters pass `book_seed(seed)`, which differs from it
+        only under a seed offset, where there is nothing to compare."""
+        run = self._run(setting, seed)
+        config = TrainConfig.from_dict(self.meta["base"]).with_overrides(
+            [
+                *run["overrides"],
+                f"run.seed={seed if run_seed is None else run_seed}",
+                f"data.train={arrays['train']}",
+                f"data.valid={arrays['valid']}",
+                f"run.out_dir={out_dir}",
+            ]
+        )
+        _train(config, until=steps)
+        return read_metrics(Path(out_dir) / METRICS_NAME)
+
 
 def read_sweep(folder: str | os.PathLike) -> Sweep:
     """The recorded sweep in `folder` (`results/<name>/`), with a clear error if it is missing or damaged."""
@@ -325,17 +352,8 @@ def verify_sweep(folder: str | os.PathLike, root: str | os.PathLike, work_dir: s
         raise AssertionError(f"{sweep.folder}: the book's {spec.tokenizer} tokenizer is no longer the recorded one")
     for run in meta["runs"]:
         work = Path(work_dir) / spec.name / Path(run["file"]).parent
-        config = base.with_overrides(
-            [
-                *run["overrides"],
-                f"run.seed={run['seed']}",
-                f"data.train={arrays['train']}",
-                f"data.valid={arrays['valid']}",
-                f"run.out_dir={work}",
-            ]
-        )
         # At least `replay_steps`, and at least up to the run's first logged step (its log_interval).
         steps = max(spec.replay_steps, read_metrics(sweep.folder / run["file"])[0]["step"])
-        _train(config, until=steps)
+        sweep.replay(run["setting"], run["seed"], steps, arrays, work)
         check_replay(sweep.folder / run["file"], work / METRICS_NAME, steps, f"{sweep.folder}: {run['file']}")
     return len(meta["runs"])
