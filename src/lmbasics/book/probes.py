@@ -78,7 +78,6 @@ def token_losses(model: TransformerLM, token_ids: Sequence[int]) -> Float[np.nda
     return (-log_probs.gather(-1, ids[1:, None])[:, 0]).numpy()
 
 
-@torch.no_grad()
 def _windows(
     token_ids: Sequence[int] | np.ndarray, context: int, windows: int | None, caller: str
 ) -> tuple[Int[Tensor, "windows seq"], Int[Tensor, "windows seq"]]:
@@ -94,6 +93,7 @@ def _windows(
     return ids[:-1].view(windows, context), ids[1:].view(windows, context)
 
 
+@torch.no_grad()
 def mean_window_loss(model: TransformerLM, token_ids: Sequence[int] | np.ndarray, batch_size: int = 64) -> float:
     """Mean loss in nats per prediction over every non-overlapping window of `context_length` predictions.
 
