@@ -132,7 +132,7 @@ def test_first_use_of_each_glossary_term_links_to_the_glossary(notebook: Path):
 # the cell's metadata `"mystnb": {"figure": {"name": "fig-NN-...", "caption": "..."}}`. The experiment log is the
 # exception: one cell draws a figure per logged experiment (a gallery generated from the log, dozens of images),
 # which no single label could name, and no text refers to them one by one.
-UNLABELLED_FIGURES = {"11_leaderboard", "experiment_log"}
+UNLABELLED_FIGURES = {"experiment_log"}
 BOOK_NOTEBOOKS = [*NOTEBOOKS, ROOT / "notebooks" / "experiment_log.ipynb"]
 FIGURE_NAME = re.compile(r"fig-(\d\d)-[a-z0-9]+(?:-[a-z0-9]+)*")
 NUMREF = re.compile(r"\{numref\}`(?:[^`<]*<)?([^`<>]+?)>?`")
