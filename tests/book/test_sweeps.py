@@ -15,7 +15,16 @@ from lmbasics import load_model
 from lmbasics.book.bitexact import kernels_pinned
 from lmbasics.book.probes import mean_window_loss
 from lmbasics.book.records import sha256_file
-from lmbasics.book.sweeps import SWEEP_NAME, SweepSpec, read_sweep, record_sweep, run_folder, run_slug, verify_sweep
+from lmbasics.book.sweeps import (
+    SWEEP_NAME,
+    Sweep,
+    SweepSpec,
+    read_sweep,
+    record_sweep,
+    run_folder,
+    run_slug,
+    verify_sweep,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 SWEEPS = sorted(path.parent for path in (ROOT / "results").glob(f"*/{SWEEP_NAME}"))
@@ -62,11 +71,14 @@ def tiny_sweep(tmp_path_factory) -> Path:
     return record_sweep(folder / "tiny.toml", ROOT, folder / "results")
 
 
+REPLAYED: set[tuple[str, int, str]] = set()  # a run that committed sweeps share is replayed once
+
+
 @needs_pins
 @pytest.mark.slow
 @pytest.mark.parametrize("sweep", SWEEPS, ids=[path.name for path in SWEEPS])
 def test_every_committed_sweep_replays_bit_for_bit(sweep, tmp_path):
-    assert verify_sweep(sweep, ROOT, tmp_path) == len(read_sweep(sweep).meta["runs"])
+    assert verify_sweep(sweep, ROOT, tmp_path, REPLAYED) == len(read_sweep(sweep).meta["runs"])
 
 
 @needs_pins
@@ -98,6 +110,21 @@ def test_the_held_out_score_is_the_whole_validation_text(tiny_sweep, tmp_path):
     valid = np.load(valid)
     with torch.no_grad():
         assert mean_window_loss(model.eval(), valid) == run["heldout_nats"]
+
+
+@needs_pins
+def test_a_run_replayed_once_is_not_replayed_again_by_a_call_that_shares_the_set(tiny_sweep, tmp_path, monkeypatch):
+    replayed: set[tuple[str, int, str]] = set()
+    assert verify_sweep(tiny_sweep, ROOT, tmp_path / "first", replayed) == 4
+    assert len(replayed) == 4  # two settings x two seeds, all distinct
+
+    def no_replay(*args, **kwargs):
+        raise AssertionError("replayed again")
+
+    monkeypatch.setattr(Sweep, "replay", no_replay)
+    assert verify_sweep(tiny_sweep, ROOT, tmp_path / "second", replayed) == 4  # every run known: none replayed
+    with pytest.raises(AssertionError, match="replayed again"):
+        verify_sweep(tiny_sweep, ROOT, tmp_path / "third")  # a call without the set replays every run
 
 
 def copy_of(sweep: Path, tmp_path: Path) -> Path:

@@ -49,6 +49,7 @@ from lmbasics.book.records import (
     machine_description,
     read_index,
     root_paths,
+    sha256_file,
 )
 from lmbasics.book.tokenizers import BOOK_TOKENIZERS, book_tokenizer
 from lmbasics.checks import check_choice
@@ -132,13 +133,17 @@ def run_slug(setting: str) -> str:
     return f"{words}-{hashlib.sha256(setting.encode()).hexdigest()[:6]}"
 
 
+def config_digest(config: TrainConfig) -> str:
+    """A short digest of what a run trains: its whole config except where it writes (`run.out_dir`)."""
+    settings = config.to_dict()
+    settings["run"].pop("out_dir", None)
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def run_folder(config: TrainConfig, artifacts_dir: Path) -> Path:
     """Where a sweep trains `config`: one folder per distinct config, so sweeps that share a run (the
     baseline of one is a rate of another) train it once."""
-    settings = config.to_dict()
-    settings["run"].pop("out_dir", None)
-    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
-    return artifacts_dir / "sweeps" / digest
+    return artifacts_dir / "sweeps" / config_digest(config)
 
 
 def _arrays(spec: SweepSpec, root: Path) -> tuple[dict[str, Path], Any]:
@@ -314,18 +319,21 @@ class Sweep:
         `arrays` are the sweep's token arrays (`token_arrays` of its corpus and tokenizer). The run keeps its
         recorded seed unless `run_seed` is given: the chapters pass `book_seed(seed)`, which differs from it
         only under a seed offset, where there is nothing to compare."""
+        config = self.run_config(setting, seed, arrays, run_seed).with_overrides([f"run.out_dir={out_dir}"])
+        _train(config, until=steps)
+        return read_metrics(Path(out_dir) / METRICS_NAME)
+
+    def run_config(self, setting: str, seed: int, arrays: dict[str, Path], run_seed: int | None = None) -> TrainConfig:
+        """The config of one recorded run, reading the token `arrays` (see `replay` for `run_seed`)."""
         run = self._run(setting, seed)
-        config = TrainConfig.from_dict(self.meta["base"]).with_overrides(
+        return TrainConfig.from_dict(self.meta["base"]).with_overrides(
             [
                 *run["overrides"],
                 f"run.seed={seed if run_seed is None else run_seed}",
                 f"data.train={arrays['train']}",
                 f"data.valid={arrays['valid']}",
-                f"run.out_dir={out_dir}",
             ]
         )
-        _train(config, until=steps)
-        return read_metrics(Path(out_dir) / METRICS_NAME)
 
 
 def read_sweep(folder: str | os.PathLike) -> Sweep:
@@ -334,12 +342,22 @@ def read_sweep(folder: str | os.PathLike) -> Sweep:
     return Sweep(Path(folder), meta)
 
 
-def verify_sweep(folder: str | os.PathLike, root: str | os.PathLike, work_dir: str | os.PathLike) -> int:
-    """Check a recorded sweep against the current code; returns the number of runs replayed.
+def verify_sweep(
+    folder: str | os.PathLike,
+    root: str | os.PathLike,
+    work_dir: str | os.PathLike,
+    verified: set[tuple[str, int, str]] | None = None,
+) -> int:
+    """Check a recorded sweep against the current code; returns the number of runs checked.
 
     1. every file hashes as `sweep.json` says, and no file is missing or extra;
     2. the book's tokenizer, trained today, has the recorded fingerprint;
-    3. each run's first `replay_steps` steps, re-run under the pins, reproduce its logged numbers exactly."""
+    3. each run's first `replay_steps` steps, re-run under the pins, reproduce its logged numbers exactly.
+
+    `verified` (config digest, steps, digest of the recorded log) collects the runs replayed so far. Calls
+    that share it replay a run that several sweeps share, with the same config and the same recorded log,
+    once: its replay could only give the same numbers again."""
+    verified = set() if verified is None else verified
     sweep = read_sweep(folder)
     meta, root = sweep.meta, Path(root)
     check_digests(sweep.folder, meta["sha256"], SWEEP_NAME)
@@ -351,9 +369,14 @@ def verify_sweep(folder: str | os.PathLike, root: str | os.PathLike, work_dir: s
     if tokenizer_fingerprint(tokenizer) != meta["tokenizer_fingerprint"]:
         raise AssertionError(f"{sweep.folder}: the book's {spec.tokenizer} tokenizer is no longer the recorded one")
     for run in meta["runs"]:
-        work = Path(work_dir) / spec.name / Path(run["file"]).parent
+        recorded = sweep.folder / run["file"]
         # At least `replay_steps`, and at least up to the run's first logged step (its log_interval).
-        steps = max(spec.replay_steps, read_metrics(sweep.folder / run["file"])[0]["step"])
+        steps = max(spec.replay_steps, read_metrics(recorded)[0]["step"])
+        key = (config_digest(sweep.run_config(run["setting"], run["seed"], arrays)), steps, sha256_file(recorded))
+        if key in verified:
+            continue
+        work = Path(work_dir) / spec.name / Path(run["file"]).parent
         sweep.replay(run["setting"], run["seed"], steps, arrays, work)
-        check_replay(sweep.folder / run["file"], work / METRICS_NAME, steps, f"{sweep.folder}: {run['file']}")
+        check_replay(recorded, work / METRICS_NAME, steps, f"{sweep.folder}: {run['file']}")
+        verified.add(key)
     return len(meta["runs"])
